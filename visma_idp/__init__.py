@@ -1,0 +1,215 @@
+"""visma_idp: an OpenID Connect provider as a Flask extension.
+
+    from visma_idp import IdentityProvider
+    IdentityProvider(app)            # or idp = IdentityProvider(); idp.init_app(app)
+
+or a whole app: ``create_app()``. State lives in ``app.extensions["visma_idp"]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets as _secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, g, request
+from flask_babel import Babel, get_locale
+from flask_wtf.csrf import CSRFProtect
+from sqlalchemy import event
+
+from .clock import Clock
+from .config import LOCALES, is_loopback_issuer, load_settings
+from .crypto import Secrets
+from .errors import ConfigError, DatabaseNotReady
+
+__version__ = "0.1.0"
+__all__ = ["ConfigError", "DatabaseNotReady", "IdentityProvider", "__version__", "create_app"]
+
+
+class IdentityProvider:
+    """The Flask extension. Builds every part from the settings, once."""
+
+    def __init__(self, app: Flask | None = None, **overrides: Any) -> None:
+        self.app: Flask | None = None
+        if app is not None:
+            self.init_app(app, **overrides)
+
+    # -- setup steps ---------------------------------------------------------
+    def init_app(self, app: Flask, **overrides: Any) -> None:
+        from_app = {k[len("VISMA_IDP_"):]: v for k, v in app.config.items() if k.startswith("VISMA_IDP_")}
+        self.settings = load_settings({**from_app, **overrides})
+        self.app = app
+        self.issuer = self.settings["ISSUER"]
+        self.clock = Clock()
+        self.secrets = Secrets(self.settings["SECRET_KEY"])
+        self._setup_flask_config(app)
+        self._setup_database(app)
+        self._setup_security(app)
+        self._setup_protocol()
+        self._setup_login()
+        self._setup_i18n(app)
+        self._setup_blueprints(app)
+        self._setup_logging()
+        app.extensions["visma_idp"] = self
+
+    def _setup_flask_config(self, app: Flask) -> None:
+        https = not is_loopback_issuer(self.issuer)
+        self.secure_cookies = https
+        prefix = "__Host-" if https else ""
+        self.sid_cookie = prefix + "visma_idp_sid"
+        parts = urlsplit(self.issuer)
+        self.issuer_origin = f"{parts.scheme}://{parts.netloc}"
+        self.issuer_path = parts.path.rstrip("/")
+        app.config.update(
+            SECRET_KEY=self.settings["SECRET_KEY"],
+            SESSION_COOKIE_NAME=prefix + "visma_idp_tx",
+            SESSION_COOKIE_SECURE=https,
+            SESSION_COOKIE_HTTPONLY=True,
+            SESSION_COOKIE_SAMESITE="Lax",
+            SESSION_COOKIE_PATH="/",
+            SESSION_COOKIE_DOMAIN=None,
+            PERMANENT_SESSION_LIFETIME=3600,
+            SQLALCHEMY_DATABASE_URI=self.settings["DATABASE_URL"],
+            SQLALCHEMY_ENGINE_OPTIONS=self._engine_options(),
+            WTF_CSRF_TIME_LIMIT=3600,
+            WTF_CSRF_SSL_STRICT=False,  # we check Origin ourselves against the issuer
+            MAX_CONTENT_LENGTH=256 * 1024,
+            JSON_SORT_KEYS=False,
+        )
+
+    def _engine_options(self) -> dict[str, Any]:
+        url = self.settings["DATABASE_URL"]
+        if url.startswith("sqlite"):
+            return {"connect_args": {"timeout": 30, "check_same_thread": False}}
+        return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+
+    def _setup_database(self, app: Flask) -> None:
+        from .storage import db
+
+        url = self.settings["DATABASE_URL"]
+        if url.startswith("sqlite:///"):
+            import os
+            from pathlib import Path
+
+            path = Path(url[len("sqlite:///"):])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():  # the database holds digests and encrypted keys: keep it private
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        db.init_app(app)
+        if url.startswith("sqlite"):
+            with app.app_context():
+                engine = db.engine
+
+                @event.listens_for(engine, "connect")
+                def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+                    cur = dbapi_conn.cursor()
+                    cur.execute("PRAGMA foreign_keys=ON")
+                    cur.execute("PRAGMA journal_mode=WAL")
+                    cur.execute("PRAGMA busy_timeout=30000")
+                    cur.close()
+
+    def _setup_security(self, app: Flask) -> None:
+        from .security import install_security
+
+        self.csrf = CSRFProtect(app)
+        install_security(app, self)
+
+    def _setup_protocol(self) -> None:
+        from .oidc.clients import ClientCache
+        from .oidc.keys import KeyStore
+        from .oidc.server import IdpAuthorizationServer
+
+        self.keys = KeyStore(self)
+        self.clients = ClientCache(self)
+        self.server = IdpAuthorizationServer(self)
+
+    def _setup_login(self) -> None:
+        from .login.throttle import Throttle
+        from .password.hashing import Hasher
+
+        s = self.settings
+        self.hasher = Hasher(time_cost=s["ARGON2_TIME_COST"], memory_kib=s["ARGON2_MEMORY_KIB"],
+                             parallelism=s["ARGON2_PARALLELISM"])
+        self.throttle = Throttle(s, self.clock)
+
+    def _setup_i18n(self, app: Flask) -> None:
+        app.config.setdefault("BABEL_DEFAULT_LOCALE", self.settings["DEFAULT_LOCALE"])
+
+        def select_locale():
+            from flask import session
+
+            from .login.session import current_session, get_transaction
+
+            sess = current_session()
+            if sess is not None and sess.user.locale in LOCALES:
+                return sess.user.locale
+            chosen = request.args.get("lang")
+            if chosen in LOCALES:
+                session["lang"] = chosen
+            if session.get("lang") in LOCALES:
+                return session["lang"]
+            tx = get_transaction(request.values.get("tx"))
+            wanted = request.args.get("ui_locales") or (tx["params"].get("ui_locales") if tx else None)
+            for tag in (wanted or "").split():
+                base = tag.split("-")[0].lower()
+                if base in LOCALES:
+                    return base
+            return request.accept_languages.best_match(LOCALES) or self.settings["DEFAULT_LOCALE"]
+
+        Babel(app, locale_selector=select_locale)
+        app.jinja_env.globals["get_locale"] = get_locale
+
+    def _setup_blueprints(self, app: Flask) -> None:
+        from .login.views import bp as login_bp
+        from .oidc.views import bp as oidc_bp
+
+        app.register_blueprint(oidc_bp)
+        app.register_blueprint(login_bp)
+        for name in ("authorize", "token", "introspect", "revoke", "userinfo", "end_session"):
+            self.csrf.exempt(f"visma_idp.oidc.views.{name}")
+
+    def _setup_logging(self) -> None:
+        logging.getLogger("visma_idp").setLevel(self.settings["LOG_LEVEL"].upper())
+
+    # -- helpers used everywhere -------------------------------------------------
+    def url(self, endpoint: str, **values: Any) -> str:
+        """An absolute URL built from the configured issuer (never the Host header)."""
+        assert self.app is not None, "init_app() first"
+        adapter = self.app.url_map.bind("issuer.invalid", script_name=self.issuer_path or "/")
+        path = adapter.build(endpoint, values, force_external=False)
+        return self.issuer_origin + path
+
+    def check_database(self) -> None:
+        """Raise DatabaseNotReady unless the schema is at the newest migration."""
+        from .migrate import current_revision, head_revision
+
+        assert self.app is not None, "init_app() first"
+        with self.app.app_context():
+            current, head = current_revision(self.app), head_revision()
+        if current != head:
+            raise DatabaseNotReady(
+                f"the database is at migration {current or 'none'}, this release needs {head}: "
+                "run `visma-idp db upgrade`"
+            )
+
+
+def create_app(overrides: dict[str, Any] | None = None, *, check_db: bool = False) -> Flask:
+    """Build the standalone provider app.
+
+    Args:
+        overrides: settings that win over the environment (names without prefix).
+        check_db: refuse to start on a database that is not migrated to head.
+    """
+    settings_preview = load_settings(overrides)
+    app = Flask("visma_idp", instance_path=settings_preview["INSTANCE_PATH"], instance_relative_config=False)
+    idp = IdentityProvider(app, **(overrides or {}))
+    if check_db:
+        idp.check_database()
+    return app
+
+
+def csp_nonce() -> str:
+    if "csp_nonce" not in g:
+        g.csp_nonce = _secrets.token_urlsafe(16)
+    return g.csp_nonce

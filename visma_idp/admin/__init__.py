@@ -1,0 +1,1 @@
+"""Administration: the operations behind the CLI (and, later, the admin console and API)."""

@@ -1,0 +1,154 @@
+"""Create and list users and clients. Used by the CLI, demo seeding and tests."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from .. import audit
+from ..errors import VismaIdpError
+from ..oidc.keys import ALGORITHMS
+from ..storage import Client, User, db
+
+GRANT_TYPES = {"authorization_code", "refresh_token", "client_credentials"}
+AUTH_METHODS = {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+MIN_PASSWORD = 12
+
+
+class InvalidInput(VismaIdpError):
+    """Bad input to an admin operation; the message says which and why."""
+
+
+def _idp():
+    return current_app.extensions["visma_idp"]
+
+
+def check_password(password: str, email: str) -> list[str]:
+    """The baseline policy until the full policy module lands (issue 3)."""
+    problems = []
+    if len(password) < MIN_PASSWORD:
+        problems.append(f"must be at least {MIN_PASSWORD} characters")
+    if email.split("@")[0].lower() in password.lower():
+        problems.append("must not contain the email address")
+    return problems
+
+
+def create_user(email: str, name: str, password: str | None = None, **claims: Any) -> User:
+    email = (email or "").strip().lower()
+    if "@" not in email or len(email) > 320 or " " in email:
+        raise InvalidInput(f"not a valid email address: {email!r}")
+    if db.session.scalar(select(User).where(User.email == email)) is not None:
+        raise InvalidInput(f"a user with email {email} already exists")
+    now = _idp().clock.now()
+    user = User(email=email, name=name or "", created_at=now, updated_at=now, email_verified=True, **claims)
+    if password is not None:
+        problems = check_password(password, email)
+        if problems:
+            raise InvalidInput("password " + "; ".join(problems))
+        user.password_hash = _idp().hasher.hash(password)
+    db.session.add(user)
+    db.session.flush()
+    audit.record("user_created", user_id=user.id, subject=email)
+    return user
+
+
+@dataclass
+class CreatedClient:
+    client: Client
+    secret: str | None
+
+
+def create_client(
+    client_id: str,
+    *,
+    redirect_uris: list[str] | tuple[str, ...] = (),
+    grant_types: list[str] | tuple[str, ...] = ("authorization_code", "refresh_token"),
+    scope: str = "openid profile email",
+    secret: str | None = None,
+    public: bool = False,
+    post_logout_redirect_uris: list[str] | tuple[str, ...] = (),
+    token_endpoint_auth_method: str | None = None,
+    skip_consent: bool = False,
+    name: str | None = None,
+    require_pkce: bool = True,
+    application_type: str = "web",
+    id_token_signed_response_alg: str | None = None,
+    jwks: dict | None = None,
+) -> CreatedClient:
+    if not client_id or len(client_id) > 128:
+        raise InvalidInput("client id must be 1 to 128 characters")
+    if db.session.scalar(select(Client).where(Client.client_id == client_id)) is not None:
+        raise InvalidInput(f"a client with id {client_id} already exists")
+    bad = set(grant_types) - GRANT_TYPES
+    if bad:
+        raise InvalidInput(f"unsupported grant type(s): {', '.join(sorted(bad))}")
+    method = token_endpoint_auth_method or ("none" if public else "client_secret_basic")
+    if method not in AUTH_METHODS:
+        raise InvalidInput(f"unsupported token endpoint auth method: {method}")
+    if public and method != "none":
+        raise InvalidInput("a public client uses token endpoint auth method 'none'")
+    if method == "none" and "client_credentials" in grant_types:
+        raise InvalidInput("a public client cannot use client_credentials")
+    if method == "private_key_jwt" and not jwks:
+        raise InvalidInput("private_key_jwt needs the client's public keys (jwks)")
+    if id_token_signed_response_alg and id_token_signed_response_alg not in ALGORITHMS:
+        raise InvalidInput(f"unsupported id_token_signed_response_alg: {id_token_signed_response_alg}")
+    for uri in list(redirect_uris) + list(post_logout_redirect_uris):
+        if "#" in uri or not uri.split(":", 1)[0] or "://" not in uri:
+            raise InvalidInput(f"not an absolute URI without fragment: {uri}")
+        if uri.startswith("http://") and not _loopback(uri) and application_type != "native":
+            raise InvalidInput(f"redirect URIs must use https (http only for 127.0.0.1/localhost): {uri}")
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise InvalidInput("the authorization_code grant needs at least one redirect URI")
+    plain_secret = None
+    if method in ("client_secret_basic", "client_secret_post"):
+        plain_secret = secret or secrets.token_urlsafe(32)
+    idp = _idp()
+    client = Client(
+        client_id=client_id,
+        secret_digest=idp.secrets.keyed_digest(plain_secret) if plain_secret else None,
+        name=name or client_id,
+        redirect_uris=list(redirect_uris),
+        post_logout_redirect_uris=list(post_logout_redirect_uris),
+        grant_types=list(dict.fromkeys(grant_types)),
+        response_types=["code"] if "authorization_code" in grant_types else [],
+        scope=" ".join(dict.fromkeys(scope.split())),
+        token_endpoint_auth_method=method,
+        application_type=application_type,
+        require_pkce=True if method == "none" else require_pkce,
+        skip_consent=skip_consent,
+        id_token_signed_response_alg=id_token_signed_response_alg,
+        jwks=jwks,
+        created_at=idp.clock.now(),
+    )
+    db.session.add(client)
+    db.session.flush()
+    idp.clients.invalidate(client_id)
+    audit.record("client_created", client_id=client_id)
+    return CreatedClient(client, plain_secret)
+
+
+def _loopback(uri: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(uri).hostname in {"127.0.0.1", "localhost", "::1"}
+
+
+def client_as_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
+    data = {"client_id": client.client_id, **client.client_metadata,
+            "require_pkce": client.require_pkce, "skip_consent": client.skip_consent}
+    if secret:
+        data["client_secret"] = secret
+    return data
+
+
+def list_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.id)))
+
+
+def list_clients() -> list[Client]:
+    return list(db.session.scalars(select(Client).order_by(Client.id)))

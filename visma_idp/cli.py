@@ -1,0 +1,432 @@
+"""The ``visma-idp`` console script: run the server and manage the database,
+users, clients and signing keys.
+
+Every command builds the app with :func:`visma_idp.create_app` from the
+environment (``VISMA_IDP_*``). Exit statuses: 0 done, 1 refused input (the
+message says why), 2 a wrong setting or a database that is not migrated.
+Nothing here prints a secret except one the command has just created (and the
+demo credentials, which exist to be shown).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from . import __version__, create_app
+from .admin.service import InvalidInput
+from .config import is_loopback_issuer
+from .errors import ConfigError, DatabaseNotReady
+
+
+class _Cli(click.Group):
+    """A click group that turns our errors into a message and an exit status."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"visma-idp: configuration error: {exc}", err=True)
+            ctx.exit(2)
+        except DatabaseNotReady as exc:
+            click.echo(f"visma-idp: database not ready: {exc}", err=True)
+            ctx.exit(2)
+        except InvalidInput as exc:
+            click.echo(f"visma-idp: {exc}", err=True)
+            ctx.exit(1)
+
+
+def _app(*, check_db: bool = True) -> Flask:
+    """The provider app from the environment; by default only on a migrated database."""
+    app = create_app()
+    click.get_current_context().call_on_close(lambda: _dispose(app))
+    if check_db:
+        app.extensions["visma_idp"].check_database()
+    return app
+
+
+def _dispose(app: Flask) -> None:
+    """Close the app's database connections (commands may run in-process, e.g. in tests)."""
+    from .storage import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> None:
+    cells = [headers] + [["-" if v is None else str(v) for v in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _when(epoch: int | None) -> str | None:
+    return None if epoch is None else time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(epoch))
+
+
+@click.group(cls=_Cli)
+@click.version_option(__version__, prog_name="visma-idp")
+def main() -> None:
+    """visma_idp: an OpenID Connect provider.
+
+    Settings come from the environment (VISMA_IDP_ISSUER, VISMA_IDP_DATABASE_URL,
+    VISMA_IDP_SECRET_KEY, ...). A wrong setting or an un-migrated database stops
+    a command with exit status 2.
+    """
+
+
+# -- serve -------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1),
+              help="Threads per worker (granian blocking threads / gunicorn gthread threads).")
+@click.option("--server", "server_kind", type=click.Choice(["granian", "gunicorn"]), default="granian", show_default=True,
+              help="Production WSGI server: granian (faster, see docs/performance.md) or gunicorn (gthread).")
+@click.option("--dev", is_flag=True, help="Flask's development server with the reloader instead.")
+@click.option("--demo", is_flag=True, help="Demo mode (VISMA_IDP_MODE=demo): generated secret key, seeded demo user and client.")
+def serve(host: str, port: int, workers: int, threads: int, server_kind: str, dev: bool, demo: bool) -> None:
+    """Run the provider.
+
+    Before it listens, serve upgrades the database to the newest migration
+    (like `visma-idp db upgrade`) and creates any missing signing keys. It
+    then runs granian (default) or gunicorn (gthread workers) on
+    visma_idp.wsgi:app; with --dev, Flask's development server with the reloader.
+    """
+    if demo:
+        os.environ["VISMA_IDP_MODE"] = "demo"
+        if "VISMA_IDP_ISSUER" not in os.environ and "VISMA_IDP_CONFIG" not in os.environ:
+            # the issuer must match where a local browser finds the server
+            os.environ["VISMA_IDP_ISSUER"] = f"http://127.0.0.1:{port}"
+    reloaded = os.environ.get("WERKZEUG_RUN_MAIN") == "true"  # the --dev reloader's child
+    app = _app(check_db=False)
+    idp = app.extensions["visma_idp"]
+    from .migrate import upgrade
+    from .storage import db
+
+    upgrade(app)
+    with app.app_context():
+        idp.keys.ensure_keys()
+    if idp.settings["MODE"] == "demo":
+        from .demo import seed_demo
+
+        credentials = seed_demo(app)
+        if not reloaded:
+            _print_demo(credentials)
+    if not reloaded:
+        _warn_port_mismatch(idp.issuer, port)
+    with app.app_context():
+        db.engine.dispose()  # no connection crosses into forked workers
+    if dev:
+        app.config["TEMPLATES_AUTO_RELOAD"] = True
+        app.run(host=host, port=port, use_reloader=True, use_debugger=False, threaded=True)
+        return
+    click.echo(f"visma-idp: issuer {idp.issuer}, listening on http://{host}:{port} "
+               f"({server_kind}, {workers} worker(s) x {threads} thread(s))")
+    if server_kind == "granian":
+        _run_granian(host, port, workers, threads)
+        return
+    GunicornServer(
+        {
+            "bind": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+            "workers": workers,
+            "threads": threads,
+            "worker_class": "gthread",
+            "keepalive": 5,
+        }
+    ).run()
+
+
+def _run_granian(host: str, port: int, workers: int, threads: int) -> None:
+    """granian (Rust HTTP server, WSGI interface): one Rust runtime thread per
+    worker and a pool of blocking threads running the Flask app."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "visma_idp.wsgi:app", address=host, port=port, interface=Interfaces.WSGI, workers=workers,
+        runtime_threads=1, blocking_threads=threads, websockets=False, log_access=False,
+    ).serve()
+
+
+def _print_demo(credentials: dict[str, Any]) -> None:
+    click.echo("Demo mode: sign in and connect a relying party with these credentials")
+    for label, key in (
+        ("user", "email"),
+        ("password", "password"),
+        ("client_id", "client_id"),
+        ("client_secret", "client_secret"),
+        ("saved in", "file"),
+    ):
+        click.echo(f"  {label:<14} {credentials[key]}")
+
+
+def _warn_port_mismatch(issuer: str, port: int) -> None:
+    """A local issuer on another port than the server's breaks every link it builds."""
+    from urllib.parse import urlsplit
+
+    if is_loopback_issuer(issuer) and urlsplit(issuer).port not in (None, port):
+        click.echo(f"visma-idp: warning: VISMA_IDP_ISSUER is {issuer} but the server listens on port {port}", err=True)
+
+
+class GunicornServer(BaseApplication):
+    """gunicorn run from Python on ``visma_idp.wsgi:app``.
+
+    The app is imported in load(), i.e. in every worker after the fork, so
+    each worker builds its own app (and database pool) from the environment.
+    """
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:  # gunicorn >= 24: one shared path per user
+            self.cfg.set("control_socket_disable", True)
+
+    def load(self):
+        from .wsgi import app
+
+        return app
+
+
+# -- db ----------------------------------------------------------------------
+
+
+@main.group("db")
+def database() -> None:
+    """Database migrations (Alembic)."""
+
+
+@database.command("upgrade")
+def db_upgrade() -> None:
+    """Upgrade the database to the newest migration."""
+    from .migrate import current_revision, upgrade
+
+    app = _app(check_db=False)
+    upgrade(app)
+    click.echo(f"database at migration {current_revision(app)}")
+
+
+@database.command("current")
+def db_current() -> None:
+    """Show the database's migration and the one this release needs."""
+    from .migrate import current_revision, head_revision
+
+    app = _app(check_db=False)
+    current, head = current_revision(app), head_revision()
+    state = "up to date" if current == head else "run `visma-idp db upgrade`"
+    click.echo(f"current: {current or 'none'}\nhead:    {head}\n{state}")
+
+
+# -- users -------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Create and list users."""
+
+
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@users.command("create")
+@click.option("--email", required=True, help="Sign-in email address.")
+@click.option("--name", required=True, help="Full name.")
+@click.option("--password", help="Password (default: prompted, or one line read from stdin).")
+def users_create(email: str, name: str, password: str | None) -> None:
+    """Create a user; the password must satisfy the password policy."""
+    from .admin.service import create_user
+    from .storage import db
+
+    app = _app()
+    if password is None:
+        password = _read_password()
+    if not password:
+        raise InvalidInput("a password is required")
+    with app.app_context():
+        user = create_user(email, name, password)
+        db.session.commit()
+        click.echo(f"created user {user.id} {user.email}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List users."""
+    from .admin.service import list_users
+
+    app = _app()
+    with app.app_context():
+        rows = [[u.id, u.email, u.name, "yes" if u.is_active else "no"] for u in list_users()]
+    _table(["id", "email", "name", "active"], rows)
+
+
+# -- clients -----------------------------------------------------------------
+
+
+@main.group()
+def clients() -> None:
+    """Register and list relying parties (OIDC clients)."""
+
+
+def _read_jwks(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read a JWK set from {path}: {exc}") from exc
+    if isinstance(data, dict) and "kty" in data:
+        data = {"keys": [data]}
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise InvalidInput(f'{path} is not a JWK set ({{"keys": [...]}})')
+    return data
+
+
+@clients.command("create")
+@click.option("--client-id", required=True, help="The client_id.")
+@click.option("--secret", help="Client secret (default: generated and shown once).")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Redirect URI (repeatable).")
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    show_default=True,
+    default=("authorization_code", "refresh_token"),
+    help="Grant type (repeatable).",
+)
+@click.option("--scope", default="openid profile email", show_default=True, help="Allowed scopes.")
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True, help="Post-logout redirect URI (repeatable).")
+@click.option("--token-endpoint-auth-method", help="client_secret_basic (default), client_secret_post, private_key_jwt or none.")
+@click.option("--skip-consent", is_flag=True, help="Do not ask users for consent (first-party apps).")
+@click.option("--name", help="Display name (default: the client_id).")
+@click.option("--no-require-pkce", is_flag=True, help="Allow confidential clients to omit PKCE.")
+@click.option("--native", is_flag=True, help="A native app (application_type=native).")
+@click.option("--id-token-alg", help="id_token_signed_response_alg (default: the server's).")
+@click.option("--jwks-file", type=click.Path(dir_okay=False), help="The client's public keys (for private_key_jwt).")
+def clients_create(
+    client_id: str,
+    secret: str | None,
+    redirect_uris: tuple[str, ...],
+    grant_types: tuple[str, ...],
+    scope: str,
+    public: bool,
+    post_logout_redirect_uris: tuple[str, ...],
+    token_endpoint_auth_method: str | None,
+    skip_consent: bool,
+    name: str | None,
+    no_require_pkce: bool,
+    native: bool,
+    id_token_alg: str | None,
+    jwks_file: str | None,
+) -> None:
+    """Register a client and print it as JSON (a generated secret is shown only here)."""
+    from .admin.service import client_as_dict, create_client
+    from .storage import db
+
+    app = _app()
+    jwks = _read_jwks(jwks_file) if jwks_file else None
+    with app.app_context():
+        created = create_client(
+            client_id,
+            redirect_uris=redirect_uris,
+            grant_types=grant_types,
+            scope=scope,
+            secret=secret,
+            public=public,
+            post_logout_redirect_uris=post_logout_redirect_uris,
+            token_endpoint_auth_method=token_endpoint_auth_method,
+            skip_consent=skip_consent,
+            name=name,
+            require_pkce=not no_require_pkce,
+            application_type="native" if native else "web",
+            id_token_signed_response_alg=id_token_alg,
+            jwks=jwks,
+        )
+        db.session.commit()
+        shown = created.secret if secret is None else None  # never echo a secret we were given
+        click.echo(json.dumps(client_as_dict(created.client, shown), indent=2))
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+def clients_list(as_json: bool) -> None:
+    """List clients (never their secrets)."""
+    from .admin.service import client_as_dict, list_clients
+
+    app = _app()
+    with app.app_context():
+        items = [client_as_dict(c) for c in list_clients()]
+    if as_json:
+        for item in items:
+            click.echo(json.dumps(item))
+        return
+    _table(
+        ["client_id", "name", "auth_method", "grant_types", "redirect_uris"],
+        [
+            [c["client_id"], c["client_name"], c["token_endpoint_auth_method"], ",".join(c["grant_types"]), " ".join(c["redirect_uris"])]
+            for c in items
+        ],
+    )
+
+
+# -- keys --------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """List and rotate the signing keys."""
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List signing keys; `published` means the key is in /jwks."""
+    app = _app()
+    idp = app.extensions["visma_idp"]
+    with app.app_context():
+        horizon = idp.clock.now() - idp.keys.publish_window()
+        rows = [
+            [k.kid, k.alg, _when(k.created_at), _when(k.retired_at), "yes" if k.retired_at is None or k.retired_at > horizon else "no"]
+            for k in idp.keys.list_all()
+        ]
+    _table(["kid", "alg", "created", "retired", "published"], rows)
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Make a new active key for every algorithm and retire the old ones.
+
+    Retired public keys stay in /jwks until every token they signed has expired.
+    """
+    from . import audit
+    from .storage import db
+
+    app = _app()
+    idp = app.extensions["visma_idp"]
+    with app.app_context():
+        retired = [k.kid for k in idp.keys.list_all() if k.retired_at is None]
+        fresh = idp.keys.rotate()
+        audit.record("keys_rotated", details={"new": [k.kid for k in fresh], "retired": retired})
+        db.session.commit()
+        for key in fresh:
+            click.echo(f"{key.alg:<6} {key.kid} active")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,245 @@
+"""Every setting of visma_idp, with its default and a one-line doc.
+
+Settings come from (lowest to highest precedence): the defaults below, the
+optional TOML settings file named by ``VISMA_IDP_CONFIG``, the environment
+(``VISMA_IDP_<NAME>``), and keyword overrides given to :func:`create_app`.
+They are parsed and validated once, at start-up; a wrong value raises
+:class:`~visma_idp.errors.ConfigError` naming the setting. ``docs/configuration.md``
+is generated from this table (``python -m visma_idp.config``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+PREFIX = "VISMA_IDP_"
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _int(minimum: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        number = int(value)
+        if number < minimum:
+            raise ValueError(f"must be at least {minimum}")
+        return number
+
+    return parse
+
+
+def _str(value: Any) -> str:
+    return str(value)
+
+
+def _optional_str(value: Any) -> str | None:
+    text = str(value).strip() if value is not None else ""
+    return text or None
+
+
+def _mode(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in {"production", "demo"}:
+        raise ValueError("must be 'production' or 'demo'")
+    return text
+
+
+def _algs(allowed: set[str]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = str(value).strip()
+        if text not in allowed:
+            raise ValueError(f"must be one of {', '.join(sorted(allowed))}")
+        return text
+
+    return parse
+
+
+SIGNING_ALGS = {"RS256", "PS256", "ES256", "EdDSA"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    parse: Callable[[Any], Any]
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("MODE", "production", _mode,
+            "`production` or `demo`. Demo generates and keeps a secret key in the instance folder and seeds a demo user and client."),
+    Setting("ISSUER", "http://127.0.0.1:5000", _str,
+            "The issuer URL; every link and redirect is built from it. Must be https, except http on 127.0.0.1 or localhost."),
+    Setting("INSTANCE_PATH", "instance", _str,
+            "Folder for local state: the SQLite database, the demo secret key."),
+    Setting("DATABASE_URL", None, _optional_str,
+            "SQLAlchemy URL. Default: SQLite at `<INSTANCE_PATH>/visma_idp.db`. PostgreSQL: `postgresql+psycopg://user@host/db`."),
+    Setting("SECRET_KEY", None, _optional_str,
+            "Secret for cookies, client-secret digests and key encryption (at least 32 characters). Required in production."),
+    Setting("REDIS_URL", None, _optional_str,
+            "Optional Redis URL (`redis://127.0.0.1:6379/0`); login throttling is shared across nodes through it."),
+    Setting("SMTP_URL", None, _optional_str,
+            "Optional SMTP URL for outgoing mail; without it mail goes to the dev outbox."),
+    Setting("CONFIG", None, _optional_str,
+            "Optional path of a TOML settings file; its keys are the setting names without the prefix."),
+    Setting("ARGON2_TIME_COST", 2, _int(1), "Argon2id iterations (OWASP: 2)."),
+    Setting("ARGON2_MEMORY_KIB", 19456, _int(1024), "Argon2id memory in KiB (OWASP: 19 MiB = 19456)."),
+    Setting("ARGON2_PARALLELISM", 1, _int(1), "Argon2id lanes (OWASP: 1)."),
+    Setting("CODE_LIFETIME", 60, _int(1), "Seconds an authorization code stays redeemable."),
+    Setting("ACCESS_TOKEN_LIFETIME", 600, _int(1), "Seconds an access token (RFC 9068 JWT) is valid."),
+    Setting("ID_TOKEN_LIFETIME", 3600, _int(1), "Seconds an ID token is valid."),
+    Setting("REFRESH_TOKEN_LIFETIME", 30 * 24 * 3600, _int(60),
+            "Absolute lifetime in seconds of a refresh-token family, counted from the login that started it."),
+    Setting("SESSION_LIFETIME", 12 * 3600, _int(60), "Seconds a single sign-on session lasts after login."),
+    Setting("ID_TOKEN_SIGNING_ALG", "RS256", _algs(SIGNING_ALGS),
+            "Default ID-token algorithm; a client may choose another with `id_token_signed_response_alg`."),
+    Setting("ACCESS_TOKEN_SIGNING_ALG", "ES256", _algs(SIGNING_ALGS), "Algorithm of JWT access tokens."),
+    Setting("KEY_CACHE_SECONDS", 30, _int(1),
+            "How often (seconds) a process looks for rotated signing keys; parsed keys are cached between looks."),
+    Setting("CLIENT_CACHE_SECONDS", 10, _int(0),
+            "How long a process keeps a client's registration in memory; changes reach other processes within it (0: off)."),
+    Setting("THROTTLE_FREE_ATTEMPTS", 3, _int(0), "Failed logins per account before a growing delay applies."),
+    Setting("THROTTLE_MAX_FAILURES", 10, _int(1), "Failed logins per account before a temporary lock."),
+    Setting("THROTTLE_LOCK_SECONDS", 900, _int(1), "Length of the temporary account lock, in seconds."),
+    Setting("THROTTLE_IP_MAX_FAILURES", 50, _int(1), "Failed logins from one client IP before that IP is locked."),
+    Setting("THROTTLE_WINDOW_SECONDS", 900, _int(1), "How long failed attempts are remembered."),
+    Setting("LOG_LEVEL", "INFO", _str, "Python log level of the `visma_idp` loggers."),
+    Setting("DEFAULT_LOCALE", "en", _str, "Language when neither the user, `ui_locales` nor the browser chooses one."),
+)
+
+BY_NAME = {s.name: s for s in SETTINGS}
+LOCALES = ("en", "nb", "nn", "da", "sv")
+
+
+def is_loopback_issuer(issuer: str) -> bool:
+    parts = urlsplit(issuer)
+    return parts.scheme == "http" and parts.hostname in {"127.0.0.1", "localhost"}
+
+
+def _validate_issuer(issuer: str) -> str:
+    parts = urlsplit(issuer)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError("ISSUER", "must be an absolute https URL")
+    if parts.query or parts.fragment:
+        raise ConfigError("ISSUER", "must not have a query or fragment")
+    if parts.scheme == "http" and not is_loopback_issuer(issuer):
+        raise ConfigError("ISSUER", "must use https (plain http only on 127.0.0.1 or localhost)")
+    return issuer.rstrip("/")
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError("CONFIG", f"cannot read {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("CONFIG", f"{path} is not valid TOML: {exc}") from exc
+    unknown = [key for key in data if key.upper() not in BY_NAME]
+    if unknown:
+        raise ConfigError("CONFIG", f"unknown setting(s) in {path}: {', '.join(unknown)}")
+    return {key.upper(): value for key, value in data.items()}
+
+
+def load_settings(
+    overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Gather, parse and validate every setting.
+
+    Args:
+        overrides: values that win over the environment (used by tests and embedders).
+        environ: the environment to read (default ``os.environ``).
+
+    Returns:
+        A dict of setting name to parsed value.
+
+    Raises:
+        ConfigError: naming the first setting that is wrong or missing.
+    """
+    environ = os.environ if environ is None else environ
+    overrides = {k.upper(): v for k, v in (overrides or {}).items()}
+    unknown = [k for k in overrides if k not in BY_NAME]
+    if unknown:
+        raise ConfigError(unknown[0], "is not a visma_idp setting")
+    raw: dict[str, Any] = {}
+    config_path = overrides.get("CONFIG") or environ.get(PREFIX + "CONFIG")
+    if config_path:
+        raw.update(_read_file(config_path))
+    for setting in SETTINGS:
+        if PREFIX + setting.name in environ:
+            raw[setting.name] = environ[PREFIX + setting.name]
+    raw.update(overrides)
+
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        value = raw.get(setting.name, setting.default)
+        if value is None:
+            values[setting.name] = None
+            continue
+        try:
+            values[setting.name] = setting.parse(value)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(setting.name, str(exc)) from exc
+
+    values["ISSUER"] = _validate_issuer(values["ISSUER"])
+    if values["THROTTLE_MAX_FAILURES"] <= values["THROTTLE_FREE_ATTEMPTS"]:
+        raise ConfigError("THROTTLE_MAX_FAILURES", "must be greater than THROTTLE_FREE_ATTEMPTS")
+    instance = Path(values["INSTANCE_PATH"]).resolve()
+    values["INSTANCE_PATH"] = str(instance)
+    if not values["DATABASE_URL"]:
+        values["DATABASE_URL"] = f"sqlite:///{instance / 'visma_idp.db'}"
+    elif values["DATABASE_URL"].split(":", 1)[0].split("+")[0] not in {"sqlite", "postgresql"}:
+        raise ConfigError("DATABASE_URL", "must be a sqlite:// or postgresql+psycopg:// URL")
+    if values["REDIS_URL"] and not values["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("REDIS_URL", "must start with redis://, rediss:// or unix://")
+
+    secret = values["SECRET_KEY"]
+    if secret is None:
+        if values["MODE"] != "demo":
+            raise ConfigError("SECRET_KEY", "is required in production mode (set VISMA_IDP_SECRET_KEY)")
+        values["SECRET_KEY"] = _demo_secret(instance)
+    elif len(secret) < 32:
+        raise ConfigError("SECRET_KEY", "must be at least 32 characters")
+    return values
+
+
+def _demo_secret(instance: Path) -> str:
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secret)
+    return secret
+
+
+def markdown_table() -> str:
+    """The settings table for docs/configuration.md."""
+    lines = ["| Setting | Default | What it does |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = "—" if s.default is None else f"`{s.default}`"
+        lines.append(f"| `{PREFIX}{s.name}` | {default} | {s.doc} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(markdown_table())

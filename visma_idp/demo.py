@@ -1,0 +1,94 @@
+"""Demo mode: a ready user and relying party for trying the provider locally.
+
+``seed_demo(app)`` makes sure the demo user and client exist. Their password
+and secret are generated once and kept in ``<INSTANCE_PATH>/demo_credentials.json``
+(mode 0600), so every later start shows the same credentials. If the file is
+lost, new ones are generated and the existing user and client are updated.
+Only allowed when ``MODE`` is ``demo``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from .admin.service import check_password, create_client, create_user
+from .errors import ConfigError
+from .storage import Client, User, db
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_NAME = "Demo User"
+DEMO_CLIENT_ID = "demo-client"
+DEMO_REDIRECT_URIS = ["http://127.0.0.1:5001/callback", "http://localhost:5001/callback"]
+CREDENTIALS_FILE = "demo_credentials.json"
+
+
+def _new_password() -> str:
+    while True:
+        password = secrets.token_urlsafe(15)
+        if not check_password(password, DEMO_EMAIL):
+            return password
+
+
+def _load_or_create(path: Path) -> tuple[dict[str, str], bool]:
+    """The saved credentials, or new ones (saved now). Returns (credentials, new?)."""
+    if path.exists():
+        return json.loads(path.read_text()), False
+    credentials = {"password": _new_password(), "client_secret": secrets.token_urlsafe(32)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(credentials, fh, indent=2)
+    return credentials, True
+
+
+def seed_demo(app: Flask) -> dict[str, Any]:
+    """Create (if absent) the demo user and client; return their credentials.
+
+    Returns:
+        ``email``, ``password``, ``client_id``, ``client_secret``, ``redirect_uris``
+        and ``file`` (where the credentials are kept).
+
+    Raises:
+        ConfigError: when the app is not in demo mode.
+    """
+    idp = app.extensions["visma_idp"]
+    if idp.settings["MODE"] != "demo":
+        raise ConfigError("MODE", "the demo user and client are only created in demo mode")
+    path = Path(idp.settings["INSTANCE_PATH"]) / CREDENTIALS_FILE
+    credentials, new = _load_or_create(path)
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.email == DEMO_EMAIL))
+        if user is None:
+            create_user(DEMO_EMAIL, DEMO_NAME, credentials["password"])
+        elif new:
+            user.password_hash = idp.hasher.hash(credentials["password"])
+        client = db.session.scalar(select(Client).where(Client.client_id == DEMO_CLIENT_ID))
+        if client is None:
+            create_client(
+                DEMO_CLIENT_ID,
+                secret=credentials["client_secret"],
+                name="Demo relying party",
+                redirect_uris=DEMO_REDIRECT_URIS,
+                post_logout_redirect_uris=["http://127.0.0.1:5001/"],
+                grant_types=["authorization_code", "refresh_token", "client_credentials"],
+                scope="openid profile email phone address offline_access",
+                token_endpoint_auth_method="client_secret_basic",
+            )
+        elif new:
+            client.secret_digest = idp.secrets.keyed_digest(credentials["client_secret"])
+        db.session.commit()
+    return {
+        "email": DEMO_EMAIL,
+        "password": credentials["password"],
+        "client_id": DEMO_CLIENT_ID,
+        "client_secret": credentials["client_secret"],
+        "redirect_uris": DEMO_REDIRECT_URIS,
+        "file": str(path),
+    }

@@ -1,0 +1,28 @@
+"""One small error hierarchy for visma_idp."""
+
+from __future__ import annotations
+
+
+class VismaIdpError(Exception):
+    """Base of every error visma_idp raises on purpose."""
+
+
+class ConfigError(VismaIdpError):
+    """A setting is wrong or missing; start-up stops (exit status 2)."""
+
+    def __init__(self, setting: str, message: str):
+        self.setting = setting
+        self.message = message
+        super().__init__(f"VISMA_IDP_{setting}: {message}")
+
+
+class DatabaseNotReady(VismaIdpError):
+    """The database schema is missing or older than this release."""
+
+
+class PasswordPolicyError(VismaIdpError):
+    """A password does not satisfy the policy."""
+
+    def __init__(self, violations: list[str]):
+        self.violations = violations
+        super().__init__("; ".join(violations))

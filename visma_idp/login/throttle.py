@@ -1,0 +1,192 @@
+"""Throttling of failed logins, per account and per client IP.
+
+After ``THROTTLE_FREE_ATTEMPTS`` failures an account must wait a growing
+delay (1 s, 2 s, 4 s, …) between attempts; at ``THROTTLE_MAX_FAILURES`` it
+is locked for ``THROTTLE_LOCK_SECONDS``. An IP with
+``THROTTLE_IP_MAX_FAILURES`` failures is locked the same way. Failures are
+counted for unknown accounts too, so a lock says nothing about existence.
+Counts older than ``THROTTLE_WINDOW_SECONDS`` (or the lock, if longer) are
+forgotten.
+
+An account attempt is counted when it is let through (:meth:`Throttle.attempt`),
+before the password is checked, and a good login clears the count again
+(:meth:`Throttle.succeeded`). So many guesses sent in parallel cannot all pass
+the check before the first failure is written. IP counts only grow on
+failures (:meth:`Throttle.failed`), so many good logins from one office do not
+lock it.
+
+State lives in memory (one process) or in Redis when ``REDIS_URL`` is set
+(shared by every worker and node). Times come from the app clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# seconds the caller must still wait, given (count, time of last count, now)
+WaitRule = Callable[[int, float, float], int]
+
+
+def _no_wait(count: int, last: float, now: float) -> int:
+    return 0
+
+
+@dataclass
+class Verdict:
+    wait_seconds: int = 0
+    locked: bool = False
+
+    @property
+    def allowed(self) -> bool:
+        return self.wait_seconds <= 0
+
+
+class MemoryStore:
+    def __init__(self, sweep_at: int = 10_000) -> None:
+        self._data: dict[str, tuple[int, float]] = {}
+        self._lock = threading.Lock()
+        self._min_sweep = self._sweep_at = sweep_at
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def _sweep(self, now: float, window: int) -> None:
+        # a spray of made-up addresses must not grow the table without end
+        if len(self._data) > self._sweep_at:
+            self._data = {k: v for k, v in self._data.items() if now - v[1] <= window}
+            self._sweep_at = max(self._min_sweep, 2 * len(self._data))
+
+    def _read(self, key: str, now: float, window: int) -> tuple[int, float]:
+        count, last = self._data.get(key, (0, 0.0))
+        if count and now - last > window:
+            self._data.pop(key, None)
+            return 0, 0.0
+        return count, last
+
+    def get(self, key: str, now: float, window: int) -> tuple[int, float]:
+        with self._lock:
+            return self._read(key, now, window)
+
+    def take(self, key: str, now: float, window: int, wait: WaitRule = _no_wait) -> tuple[int, int]:
+        """Atomically: if ``wait`` says go, add one to the count. Returns (count, seconds to wait)."""
+        with self._lock:
+            count, last = self._read(key, now, window)
+            seconds = wait(count, last, now)
+            if seconds > 0:
+                return count, seconds
+            self._data[key] = (count + 1, now)
+            self._sweep(now, window)
+            return count + 1, 0
+
+    def reset(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+
+class RedisStore:
+    """The same operations on Redis hashes ``{n, last}``; ``take`` is an
+    optimistic WATCH/MULTI transaction, retried when another node got there first."""
+
+    def __init__(self, url: str, prefix: str = "visma_idp:throttle:") -> None:
+        import redis
+
+        self._r = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._watch_error = redis.WatchError
+        self._prefix = prefix
+
+    @staticmethod
+    def _parse(values, now: float, window: int) -> tuple[int, float]:
+        count, last = int(values[0] or 0), float(values[1] or 0)
+        if count and now - last > window:
+            return 0, 0.0  # Redis expiry runs on real time; the app clock decides
+        return count, last
+
+    def get(self, key: str, now: float, window: int) -> tuple[int, float]:
+        return self._parse(self._r.hmget(self._prefix + key, "n", "last"), now, window)
+
+    def take(self, key: str, now: float, window: int, wait: WaitRule = _no_wait) -> tuple[int, int]:
+        name = self._prefix + key
+        with self._r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(name)
+                    count, last = self._parse(pipe.hmget(name, "n", "last"), now, window)
+                    seconds = wait(count, last, now)
+                    if seconds > 0:
+                        pipe.unwatch()
+                        return count, seconds
+                    pipe.multi()
+                    pipe.hset(name, mapping={"n": count + 1, "last": repr(now)})
+                    pipe.expire(name, window)
+                    pipe.execute()
+                    return count + 1, 0
+                except self._watch_error:
+                    continue
+
+    def reset(self, key: str) -> None:
+        self._r.delete(self._prefix + key)
+
+
+class Throttle:
+    def __init__(self, settings: dict, clock, store=None) -> None:
+        self.s = settings
+        self.clock = clock
+        self.store = store or (RedisStore(settings["REDIS_URL"]) if settings["REDIS_URL"] else MemoryStore())
+
+    @property
+    def _window(self) -> int:
+        return max(self.s["THROTTLE_WINDOW_SECONDS"], self.s["THROTTLE_LOCK_SECONDS"])
+
+    def _account_wait(self, count: int, last: float, now: float) -> int:
+        free, most = self.s["THROTTLE_FREE_ATTEMPTS"], self.s["THROTTLE_MAX_FAILURES"]
+        if count >= most:
+            return int(last + self.s["THROTTLE_LOCK_SECONDS"] - now + 0.999)
+        if count > free:
+            return int(last + 2 ** (count - free - 1) - now + 0.999)
+        return 0
+
+    def _account_verdict(self, count: int, seconds: int) -> Verdict:
+        return Verdict(seconds, locked=count >= self.s["THROTTLE_MAX_FAILURES"])
+
+    def _ip_verdict(self, ip: str | None, now: float) -> Verdict:
+        if not ip:
+            return Verdict()
+        count, last = self.store.get("ip:" + ip, now, self._window)
+        if count < self.s["THROTTLE_IP_MAX_FAILURES"]:
+            return Verdict()
+        return Verdict(int(last + self.s["THROTTLE_LOCK_SECONDS"] - now + 0.999), locked=True)
+
+    def check(self, account: str, ip: str | None) -> Verdict:
+        """Would an attempt be let through now? (Reads only; counts nothing.)"""
+        now = self.clock.time()
+        count, last = self.store.get("acct:" + account, now, self._window)
+        verdict = self._account_verdict(count, self._account_wait(count, last, now))
+        ip_verdict = self._ip_verdict(ip, now)
+        return ip_verdict if ip_verdict.wait_seconds > verdict.wait_seconds else verdict
+
+    def attempt(self, account: str, ip: str | None) -> Verdict:
+        """Let one attempt through or not, and count it against the account if it goes.
+
+        The count stands as a failure unless :meth:`succeeded` clears it.
+        """
+        now = self.clock.time()
+        ip_verdict = self._ip_verdict(ip, now)
+        if not ip_verdict.allowed:
+            return ip_verdict
+        count, seconds = self.store.take("acct:" + account, now, self._window, self._account_wait)
+        if seconds > 0:
+            return self._account_verdict(count, seconds)
+        return Verdict()
+
+    def failed(self, account: str, ip: str | None) -> Verdict:
+        """Record that a let-through attempt failed; returns what the account faces next."""
+        now = self.clock.time()
+        if ip:
+            self.store.take("ip:" + ip, now, self._window)
+        count, last = self.store.get("acct:" + account, now, self._window)
+        return self._account_verdict(count, self._account_wait(count, last, now))
+
+    def succeeded(self, account: str) -> None:
+        self.store.reset("acct:" + account)

@@ -1,0 +1,1 @@
+"""OpenID Connect: Authlib's AuthorizationServer wired to our storage, keys and login."""

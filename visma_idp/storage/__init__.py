@@ -1,0 +1,20 @@
+"""Storage: the SQLAlchemy models and the queries the package runs.
+
+All SQL lives here (models.py for tables, queries.py for the statements the
+protocol and login code run), so the rest of the package reads as protocol.
+"""
+
+from .models import (  # noqa: F401
+    AuditEvent,
+    AuthorizationCode,
+    Base,
+    Client,
+    ClientSnapshot,
+    Consent,
+    SeenJti,
+    SigningKey,
+    SsoSession,
+    Token,
+    User,
+    db,
+)

@@ -1,0 +1,339 @@
+"""Tables. Times are integer seconds since the epoch (UTC), read from the
+app clock so tests can move time. Secrets and tokens are stored only as
+digests (see :mod:`visma_idp.crypto`)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, fields
+from typing import Any
+
+from flask import current_app
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from ..oidc.checks.redirect_uri import redirect_uri_matches
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+db = SQLAlchemy(model_class=Base)
+
+Json = JSON()
+
+
+def new_sub() -> str:
+    return str(uuid.uuid4())
+
+
+class User(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sub: Mapped[str] = mapped_column(String(36), unique=True, default=new_sub)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    given_name: Mapped[str | None] = mapped_column(String(100))
+    family_name: Mapped[str | None] = mapped_column(String(100))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    zoneinfo: Mapped[str | None] = mapped_column(String(64))
+    phone_number: Mapped[str | None] = mapped_column(String(32))
+    phone_number_verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    address: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # other standard profile claims: nickname, preferred_username, profile,
+    # picture, website, gender, birthdate, middle_name
+    profile: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+    def get_user_id(self) -> int:
+        return self.id
+
+
+class ClientRules:
+    """The checks Authlib's ClientMixin documents, shared by the table row and
+    the per-process snapshot (:class:`ClientSnapshot`)."""
+
+    client_id: str
+    secret_digest: str | None
+    name: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    grant_types: list[str]
+    response_types: list[str]
+    scope: str
+    token_endpoint_auth_method: str
+    application_type: str
+    require_pkce: bool
+    skip_consent: bool
+    id_token_signed_response_alg: str | None
+    jwks: dict[str, Any] | None
+
+    @property
+    def is_public(self) -> bool:
+        return self.token_endpoint_auth_method == "none"
+
+    @property
+    def client_metadata(self) -> dict[str, Any]:
+        return {
+            "client_name": self.name,
+            "redirect_uris": list(self.redirect_uris),
+            "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
+            "grant_types": list(self.grant_types),
+            "response_types": list(self.response_types),
+            "scope": self.scope,
+            "token_endpoint_auth_method": self.token_endpoint_auth_method,
+            "application_type": self.application_type,
+            "id_token_signed_response_alg": self.id_token_signed_response_alg,
+        }
+
+    # Authlib ClientMixin
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        # OIDC requires redirect_uri on every request; OAuth-only requests
+        # may omit it when exactly one is registered.
+        return self.redirect_uris[0] if len(self.redirect_uris) == 1 else None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        if not scope:
+            return ""
+        allowed = set(self.scope.split())
+        return " ".join(s for s in dict.fromkeys(scope.split()) if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return redirect_uri_matches(
+            redirect_uri, self.redirect_uris, loopback_any_port=self.is_public and self.application_type == "native"
+        )
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return current_app.extensions["visma_idp"].secrets.check_keyed_digest(client_secret, self.secret_digest)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        if endpoint == "token":
+            return method == self.token_endpoint_auth_method
+        # introspection / revocation: the client's own method (never "none"
+        # for introspection: RFC 7662 wants an authenticated caller)
+        if endpoint == "introspection" and method == "none":
+            return False
+        return method == self.token_endpoint_auth_method
+
+    def check_response_type(self, response_type: str) -> bool:
+        return response_type in self.response_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type in self.grant_types
+
+
+class Client(ClientRules, db.Model):  # type: ignore[name-defined]
+    """A relying party. Implements the methods Authlib's ClientMixin documents."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128), unique=True)
+    secret_digest: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    redirect_uris: Mapped[list[str]] = mapped_column(Json, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(Json, default=list)
+    grant_types: Mapped[list[str]] = mapped_column(Json, default=list)
+    response_types: Mapped[list[str]] = mapped_column(Json, default=list)
+    scope: Mapped[str] = mapped_column(Text, default="openid")
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(32), default="client_secret_basic")
+    application_type: Mapped[str] = mapped_column(String(16), default="web")
+    require_pkce: Mapped[bool] = mapped_column(Boolean, default=True)
+    skip_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+@dataclass(frozen=True)
+class ClientSnapshot(ClientRules):
+    """A read-only copy of a client row, safe to keep between requests (no
+    session attached); what the per-process client cache hands out."""
+
+    id: int
+    client_id: str
+    secret_digest: str | None
+    name: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    grant_types: list[str]
+    response_types: list[str]
+    scope: str
+    token_endpoint_auth_method: str
+    application_type: str
+    require_pkce: bool
+    skip_consent: bool
+    id_token_signed_response_alg: str | None
+    jwks: dict[str, Any] | None
+    created_at: int
+
+    @classmethod
+    def of(cls, row: Client) -> ClientSnapshot:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+
+
+class AuthorizationCode(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "authorization_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(128), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    scope: Mapped[str] = mapped_column(Text)
+    nonce: Mapped[str | None] = mapped_column(String(512))
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    acr: Mapped[str | None] = mapped_column(String(128))
+    amr: Mapped[list[str] | None] = mapped_column(Json)
+    claims: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(8))
+    sid: Mapped[str | None] = mapped_column(String(64))
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    __table_args__ = (Index("ix_codes_client_nonce", "client_id", "nonce"),)
+
+    # Authlib AuthorizationCodeMixin
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> str | None:
+        return self.acr
+
+    def get_amr(self) -> list[str] | None:
+        return self.amr
+
+
+class Token(db.Model):  # type: ignore[name-defined]
+    """Refresh tokens and user-bound access tokens, by digest.
+
+    ``kind`` is ``refresh`` or ``access``. Access tokens are JWTs; their row is
+    keyed by the digest of the ``jti`` so they can be revoked and introspected.
+    A ``family_id`` ties every token issued from one code (and its refresh
+    rotations) together, so reuse revokes them all.
+    """
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[str] = mapped_column(String(128), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    family_id: Mapped[str] = mapped_column(String(36), index=True)
+    code_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    issued_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+    rotated_at: Mapped[int | None] = mapped_column(BigInteger)
+    auth_time: Mapped[int | None] = mapped_column(BigInteger)
+    acr: Mapped[str | None] = mapped_column(String(128))
+    amr: Mapped[list[str] | None] = mapped_column(Json)
+    claims: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    sid: Mapped[str | None] = mapped_column(String(64))
+
+    user: Mapped[User | None] = relationship(lazy="joined")
+
+    # Authlib TokenMixin (refresh-token grant)
+    def check_client(self, client) -> bool:
+        return self.client_id == client.client_id
+
+    def get_scope(self) -> str:
+        return self.scope
+
+
+class SsoSession(db.Model):  # type: ignore[name-defined]
+    """A browser's single sign-on session. ``id`` is the digest of the cookie value."""
+
+    __tablename__ = "sso_sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_sub)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    auth_time: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    last_seen_at: Mapped[int] = mapped_column(BigInteger)
+    amr: Mapped[list[str] | None] = mapped_column(Json)
+    acr: Mapped[str | None] = mapped_column(String(128))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+    ended_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class Consent(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(128))
+    scopes: Mapped[list[str]] = mapped_column(Json, default=list)
+    granted_at: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (UniqueConstraint("user_id", "client_id", name="uq_consent_user_client"),)
+
+
+class SigningKey(db.Model):  # type: ignore[name-defined]
+    """A signing key; the private part is encrypted (Fernet, key from SECRET_KEY)."""
+
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    alg: Mapped[str] = mapped_column(String(16), index=True)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(Json)
+    private_key_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    # set when a newer key of the same alg took over; the public key stays
+    # published until every token it signed has expired
+    retired_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AuditEvent(db.Model):  # type: ignore[name-defined]
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[int] = mapped_column(BigInteger, index=True)
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    subject: Mapped[str | None] = mapped_column(String(320))
+    client_id: Mapped[str | None] = mapped_column(String(128))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+    details: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+
+class SeenJti(db.Model):  # type: ignore[name-defined]
+    """JWT ids of client assertions already used (replay protection)."""
+
+    __tablename__ = "seen_jtis"
+
+    jti_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)

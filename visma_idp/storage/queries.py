@@ -1,0 +1,110 @@
+"""The statements the protocol and login code run. Callers commit."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .models import AuthorizationCode, Client, Consent, SeenJti, SsoSession, Token, User, db
+
+
+def _exec(stmt) -> CursorResult[Any]:
+    """Run a DML statement; its result has ``rowcount``."""
+    return cast(CursorResult[Any], db.session.execute(stmt))
+
+
+def client_by_id(client_id: str) -> Client | None:
+    if not isinstance(client_id, str) or not client_id or len(client_id) > 128:
+        return None
+    return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+def user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == email.strip().lower()))
+
+
+def user_by_sub(sub: str) -> User | None:
+    return db.session.scalar(select(User).where(User.sub == sub))
+
+
+def code_by_digest(code_digest: str, client_id: str) -> AuthorizationCode | None:
+    return db.session.scalar(
+        select(AuthorizationCode).where(
+            AuthorizationCode.code_digest == code_digest, AuthorizationCode.client_id == client_id
+        )
+    )
+
+
+def claim_code(code_id: int, now: int) -> bool:
+    """Mark a code used. Exactly one of several concurrent callers gets True:
+    the UPDATE takes the row lock and re-checks ``used_at IS NULL``."""
+    result = _exec(
+        update(AuthorizationCode)
+        .where(AuthorizationCode.id == code_id, AuthorizationCode.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return result.rowcount == 1
+
+
+def revoke_tokens_of_code(code_id: int, now: int) -> int:
+    families = select(Token.family_id).where(Token.code_id == code_id).scalar_subquery()
+    result = _exec(
+        update(Token).where(Token.family_id.in_(families), Token.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    return result.rowcount
+
+
+def token_by_digest(token_digest: str, kind: str | None = None) -> Token | None:
+    stmt = select(Token).where(Token.digest == token_digest)
+    if kind:
+        stmt = stmt.where(Token.kind == kind)
+    return db.session.scalar(stmt)
+
+
+def claim_refresh_token(token_id: int, now: int) -> bool:
+    """Rotate a refresh token: only one caller can move it from live to rotated."""
+    result = _exec(
+        update(Token)
+        .where(Token.id == token_id, Token.rotated_at.is_(None), Token.revoked_at.is_(None))
+        .values(rotated_at=now)
+    )
+    return result.rowcount == 1
+
+
+def revoke_family(family_id: str, now: int) -> int:
+    result = _exec(
+        update(Token).where(Token.family_id == family_id, Token.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    return result.rowcount
+
+
+def revoke_token(token_id: int, now: int) -> None:
+    db.session.execute(update(Token).where(Token.id == token_id, Token.revoked_at.is_(None)).values(revoked_at=now))
+
+
+def remember_jti(jti_digest: str, expires_at: int, now: int) -> bool:
+    """Store a client-assertion jti; False if it was seen before (replay)."""
+    db.session.execute(delete(SeenJti).where(SeenJti.expires_at < now))
+    try:
+        with db.session.begin_nested():
+            db.session.add(SeenJti(jti_digest=jti_digest, expires_at=expires_at))
+    except IntegrityError:
+        return False
+    return True
+
+
+def session_by_digest(session_digest: str) -> SsoSession | None:
+    return db.session.get(SsoSession, session_digest)
+
+
+def end_sessions_of_user(user_id: int, now: int, except_id: str | None = None) -> int:
+    stmt = update(SsoSession).where(SsoSession.user_id == user_id, SsoSession.ended_at.is_(None))
+    if except_id:
+        stmt = stmt.where(SsoSession.id != except_id)
+    return _exec(stmt.values(ended_at=now)).rowcount
+
+
+def consent_for(user_id: int, client_id: str) -> Consent | None:
+    return db.session.scalar(select(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id))
