@@ -1,0 +1,172 @@
+"""Shared fixtures: ``app``, ``client`` (Flask test client), ``idp``,
+``make_user``, ``make_client`` and ``flow`` (a browser-less OIDC login).
+
+The database is SQLite by default; ``VISMA_IDP_TEST_DB=postgresql`` runs the
+same tests on PostgreSQL at 127.0.0.1:5432 (one database per xdist worker).
+Under ``CI=true`` a missing PostgreSQL or Redis is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from sqlalchemy import text
+
+from tests.helpers import Flow, services
+
+PG_BASE = os.environ.get("VISMA_IDP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+DB_KIND = os.environ.get("VISMA_IDP_TEST_DB", "sqlite")
+ISSUER = "http://127.0.0.1:5000"
+FAST_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_KIB": 1024, "ARGON2_PARALLELISM": 1}
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+@pytest.fixture(scope="session")
+def pg_database(worker_id, testrun_uid):
+    """A PostgreSQL database of its own for this run and xdist worker, dropped at the end.
+
+    The name carries the run's id, so two test runs on one machine never
+    touch each other's database.
+    """
+    import psycopg
+
+    name = f"visma_idp_test_{testrun_uid[:10]}_{worker_id}".replace("-", "_").lower()
+    dsn = PG_BASE.replace("postgresql+psycopg", "postgresql") + "/test"
+    try:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        services.missing("PostgreSQL", exc)
+    yield f"{PG_BASE}/{name}"
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _close_pools_opened_by_the_test():
+    """Close every connection pool a test opened, once the test is over.
+
+    A test that builds a second app (another "node", a CLI run) and forgets to
+    dispose its engine would otherwise leave open connections for the garbage
+    collector, and psycopg's ResourceWarning would then fail whichever later
+    test happens to be running when the collector runs.
+    """
+    from weakref import WeakSet
+
+    from sqlalchemy import Engine, event
+
+    used: WeakSet[Engine] = WeakSet()
+
+    def remember(connection):
+        used.add(connection.engine)
+
+    event.listen(Engine, "engine_connect", remember)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "engine_connect", remember)
+        for engine in list(used):
+            engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def key_rows():
+    """Signing keys generated once per test session (RSA generation is slow)."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path, request):
+    values = {
+        "MODE": "production",
+        "ISSUER": ISSUER,
+        "SECRET_KEY": TEST_SECRET,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        **FAST_ARGON2,
+    }
+    if DB_KIND == "postgresql":
+        values["DATABASE_URL"] = request.getfixturevalue("pg_database")
+    else:
+        values["DATABASE_URL"] = f"sqlite:///{tmp_path / 'idp.db'}"
+    return values
+
+
+@pytest.fixture
+def app(settings, key_rows):
+    from visma_idp import create_app
+    from visma_idp.storage import SigningKey, db
+
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    with app.app_context():
+        db.create_all()
+        idp = app.extensions["visma_idp"]
+        if not key_rows:
+            idp.keys.ensure_keys()
+            for row in db.session.scalars(db.select(SigningKey)):
+                key_rows[row.kid] = {c.name: getattr(row, c.name) for c in SigningKey.__table__.columns if c.name != "id"}
+        else:
+            for values in key_rows.values():
+                db.session.add(SigningKey(**values))
+            db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        if DB_KIND == "postgresql":
+            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            with db.engine.begin() as conn:
+                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        db.engine.dispose()
+
+
+@pytest.fixture
+def idp(app):
+    return app.extensions["visma_idp"]
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def make_user(app):
+    from visma_idp.admin.service import create_user
+    from visma_idp.storage import db
+
+    def make(email="kari@example.no", password="correct horse battery", name="Kari Nordmann", **claims):
+        with app.app_context():
+            user = create_user(email, name, password, **claims)
+            db.session.commit()
+            return user.id
+
+    return make
+
+
+@pytest.fixture
+def make_client(app):
+    from visma_idp.admin.service import create_client
+    from visma_idp.storage import db
+
+    def make(client_id="expense", **kwargs):
+        kwargs.setdefault("redirect_uris", ["https://rp.example.com/callback"])
+        kwargs.setdefault("scope", "openid profile email phone address offline_access")
+        if not kwargs.get("public") and kwargs.get("token_endpoint_auth_method") != "private_key_jwt":
+            kwargs.setdefault("secret", "expense-secret-0123456789")
+        with app.app_context():
+            created = create_client(client_id, **kwargs)
+            db.session.commit()
+            return created.secret
+
+    return make
+
+
+@pytest.fixture
+def flow(app, client, make_user, make_client):
+    """A ready RP + user and a helper to log in through the HTML forms."""
+    make_user()
+    secret = make_client()
+    return Flow(app, client, client_id="expense", client_secret=secret,
+                redirect_uri="https://rp.example.com/callback")

@@ -1,0 +1,358 @@
+"""The ``visma-idp`` console script, run in-process with click's CliRunner on
+the test database, plus one real ``visma-idp serve`` in a subprocess."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from tests.helpers import drop_all_tables
+from visma_idp import ConfigError, create_app
+from visma_idp.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def env(settings):
+    """The settings as VISMA_IDP_* variables, on a database with no tables."""
+    drop_all_tables(settings["DATABASE_URL"])
+    yield {f"VISMA_IDP_{key}": str(value) for key, value in settings.items()}
+    drop_all_tables(settings["DATABASE_URL"])
+
+
+@pytest.fixture
+def run(env):
+    """Run the CLI; ``run("users", "list", input=..., env={...})``."""
+
+    def invoke(*args, input=None, env=None, expect=0):
+        result = CliRunner().invoke(main, list(args), input=input, env={**run.env, **(env or {})})
+        if isinstance(result.exception, Exception) and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        assert result.exit_code == expect, (result.stdout, result.stderr)
+        return result
+
+    run.env = env
+    return invoke
+
+
+@pytest.fixture
+def migrated(run):
+    run("db", "upgrade")
+    return run
+
+
+def basic(client_id, secret):
+    return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
+
+
+@pytest.fixture
+def make_app(settings):
+    """Build apps on the CLI's database (``keys=True``: with signing keys); closed afterwards."""
+    from visma_idp.storage import db
+
+    apps = []
+
+    def make(keys=False, **overrides):
+        app = create_app({**settings, **overrides})
+        apps.append(app)
+        if keys:
+            with app.app_context():
+                app.extensions["visma_idp"].keys.ensure_keys()
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+# -- database ----------------------------------------------------------------
+
+
+def test_unmigrated_database_is_refused(run):
+    for command in (["users", "list"], ["clients", "list"], ["keys", "list"]):
+        result = run(*command, expect=2)
+        assert "visma-idp db upgrade" in result.stderr
+        assert result.stdout == ""
+
+
+def test_db_upgrade_and_current(run):
+    assert "run `visma-idp db upgrade`" in run("db", "current").stdout
+    assert "database at migration" in run("db", "upgrade").stdout
+    out = run("db", "current").stdout
+    assert "up to date" in out and "current: none" not in out
+    run("users", "list")  # now allowed
+
+
+# -- settings ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", [["users", "list"], ["db", "upgrade"], ["serve", "--port", "5999"]])
+def test_wrong_setting_exits_2_naming_it(run, command):
+    result = run(*command, env={"VISMA_IDP_ISSUER": "http://example.com"}, expect=2)
+    assert result.stderr.startswith("visma-idp: configuration error: VISMA_IDP_ISSUER: ")
+    assert "https" in result.stderr
+
+
+def test_production_needs_a_secret_key(run):
+    result = run("db", "upgrade", env={"VISMA_IDP_SECRET_KEY": None, "VISMA_IDP_MODE": "production"}, expect=2)
+    assert result.stderr.startswith("visma-idp: configuration error: VISMA_IDP_SECRET_KEY: ")
+
+
+# -- users -------------------------------------------------------------------
+
+
+def test_users_create_refuses_a_weak_password(migrated):
+    result = migrated("users", "create", "--email", "ola@example.no", "--name", "Ola", "--password", "short", expect=1)
+    assert "at least 12 characters" in result.stderr
+    assert "ola@example.no" not in migrated("users", "list").stdout
+
+
+def test_users_create_reads_the_password_from_stdin(migrated, make_app):
+    result = migrated("users", "create", "--email", "Ola@Example.no", "--name", "Ola Nordmann", input="correct horse battery\n")
+    assert "ola@example.no" in result.stdout
+    assert "correct horse battery" not in result.stdout + result.stderr
+
+    lines = migrated("users", "list").stdout.splitlines()
+    assert lines[0].split() == ["id", "email", "name", "active"]
+    assert lines[1].split() == ["1", "ola@example.no", "Ola", "Nordmann", "yes"]
+
+    from visma_idp.storage import User, db
+
+    app = make_app()
+    with app.app_context():
+        user = db.session.scalar(db.select(User))
+        hasher = app.extensions["visma_idp"].hasher
+        assert hasher.verify(user.password_hash, "correct horse battery")
+        assert not hasher.verify(user.password_hash, "correct horse battery\n")
+
+
+def test_users_create_refuses_a_duplicate_and_an_empty_password(migrated):
+    migrated("users", "create", "--email", "anne@example.no", "--name", "Anne", "--password", "correct horse battery")
+    assert (
+        "already exists"
+        in migrated(
+            "users", "create", "--email", "anne@example.no", "--name", "Anne", "--password", "correct horse battery", expect=1
+        ).stderr
+    )
+    assert (
+        "password is required" in migrated("users", "create", "--email", "bjorn@example.no", "--name", "Bjorn", input="\n", expect=1).stderr
+    )
+
+
+# -- clients -----------------------------------------------------------------
+
+
+def test_clients_create_shows_the_secret_once_and_it_works(migrated, make_app):
+    out = migrated(
+        "clients",
+        "create",
+        "--client-id",
+        "payroll",
+        "--redirect-uri",
+        "https://payroll.example/cb",
+        "--grant-type",
+        "client_credentials",
+        "--grant-type",
+        "authorization_code",
+        "--scope",
+        "openid profile api",
+        "--name",
+        "Payroll",
+    ).stdout
+    created = json.loads(out)
+    secret = created["client_secret"]
+    assert len(secret) >= 32
+    assert created["client_id"] == "payroll"
+    assert created["client_name"] == "Payroll"
+    assert created["grant_types"] == ["client_credentials", "authorization_code"]
+    assert created["token_endpoint_auth_method"] == "client_secret_basic"
+
+    table = migrated("clients", "list")
+    lines = migrated("clients", "list", "--json").stdout.splitlines()
+    assert "payroll" in table.stdout and secret not in table.stdout + table.stderr
+    assert len(lines) == 1 and secret not in lines[0]
+    assert "client_secret" not in json.loads(lines[0])
+
+    client = make_app(keys=True).test_client()
+    resp = client.post("/token", data={"grant_type": "client_credentials", "scope": "api"}, headers=basic("payroll", secret))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.get_json()["token_type"] == "Bearer"
+    wrong = client.post("/token", data={"grant_type": "client_credentials"}, headers=basic("payroll", "x" + secret))
+    assert wrong.status_code == 401
+
+
+def test_clients_create_never_echoes_a_given_secret(migrated):
+    out = migrated(
+        "clients", "create", "--client-id", "mine", "--secret", "given-secret-0123456789abcdef", "--redirect-uri", "https://rp.example/cb"
+    ).stdout
+    assert "given-secret" not in out
+    assert "client_secret" not in json.loads(out)
+
+
+def test_clients_create_public_native(migrated):
+    created = json.loads(
+        migrated(
+            "clients",
+            "create",
+            "--client-id",
+            "app",
+            "--public",
+            "--native",
+            "--redirect-uri",
+            "http://127.0.0.1/callback",
+            "--skip-consent",
+        ).stdout
+    )
+    assert created["token_endpoint_auth_method"] == "none"
+    assert created["application_type"] == "native"
+    assert created["skip_consent"] is True and created["require_pkce"] is True
+    assert "client_secret" not in created
+
+
+def test_clients_create_refuses_bad_input(migrated):
+    result = migrated("clients", "create", "--client-id", "bad", "--redirect-uri", "http://rp.example/cb", expect=1)
+    assert "https" in result.stderr
+    assert "bad" not in migrated("clients", "list").stdout
+
+
+# -- keys --------------------------------------------------------------------
+
+
+def kids_of(output):
+    return {line.split()[1] for line in output.splitlines()}
+
+
+def test_keys_rotate_keeps_old_public_keys_published(migrated, make_app):
+    first = kids_of(migrated("keys", "rotate").stdout)
+    assert len(first) == 4
+    second = kids_of(migrated("keys", "rotate").stdout)
+    assert len(second) == 4 and not first & second
+
+    rows = [line.split() for line in migrated("keys", "list").stdout.splitlines()[1:]]
+    by_kid = {row[0]: row for row in rows}
+    assert set(by_kid) == first | second
+    assert all(by_kid[kid][-1] == "yes" for kid in by_kid)  # retired keys still published
+    assert all(by_kid[kid][4] == "-" for kid in second)  # not retired
+    assert all(by_kid[kid][4] != "-" for kid in first)  # retired at (date time)
+
+    app = make_app()
+    idp = app.extensions["visma_idp"]
+    with app.app_context():
+        assert idp.keys.signing_key("RS256").kid in second
+        jwks = {k["kid"] for k in app.test_client().get("/jwks").get_json()["keys"]}
+        from visma_idp.storage import AuditEvent, db
+
+        events = db.session.scalars(db.select(AuditEvent).where(AuditEvent.event == "keys_rotated")).all()
+    assert first | second <= jwks
+    assert len(events) == 2 and set(events[1].details["retired"]) == first
+    assert set(events[1].details["new"]) == second
+
+
+# -- demo --------------------------------------------------------------------
+
+
+def test_seed_demo_keeps_the_same_credentials(migrated, make_app):
+    from visma_idp.demo import seed_demo
+
+    app = make_app(MODE="demo")
+    first = seed_demo(app)
+    again = seed_demo(make_app(MODE="demo"))
+    assert again == first
+    path = Path(first["file"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text())["client_secret"] == first["client_secret"]
+
+    client = make_app(keys=True).test_client()
+    resp = client.post("/token", data={"grant_type": "client_credentials"}, headers=basic("demo-client", first["client_secret"]))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    users = migrated("users", "list").stdout
+    assert "demo@example.com" in users and "Demo User" in users
+
+
+def test_seed_demo_only_in_demo_mode(migrated, make_app):
+    from visma_idp.demo import seed_demo
+
+    with pytest.raises(ConfigError) as info:
+        seed_demo(make_app())
+    assert info.value.setting == "MODE"
+    assert "demo@example.com" not in migrated("users", "list").stdout
+
+
+# -- the real server ---------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cli_command() -> list[str]:
+    script = Path(sys.executable).with_name("visma-idp")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "visma_idp.cli"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_serve_runs_the_server_on_a_migrated_database(env, settings, tmp_path, server):
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    proc_env = {**os.environ, **env, "VISMA_IDP_ISSUER": issuer}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [*cli_command(), "serve", "--demo", "--port", str(port), "--threads", "2", "--server", server],
+            cwd=ROOT,
+            env=proc_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        config = None
+        deadline = time.monotonic() + 60
+        while config is None and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            try:
+                config = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=2).json()
+            except requests.ConnectionError:
+                time.sleep(0.2)
+        assert config is not None, log.read_text()
+        assert config["issuer"] == issuer
+        assert config["token_endpoint"] == f"{issuer}/token"
+
+        credentials = json.loads((Path(settings["INSTANCE_PATH"]) / "demo_credentials.json").read_text())
+        resp = requests.post(
+            f"{issuer}/token", data={"grant_type": "client_credentials"}, auth=("demo-client", credentials["client_secret"]), timeout=5
+        )
+        assert resp.status_code == 200, resp.text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(timeout=30)
+    output = log.read_text()
+    assert status == 0, output
+    assert credentials["client_secret"] in output  # demo credentials are shown at start
+    assert f"({server}, 1 worker(s) x 2 thread(s))" in output
+    assert ("Granian" if server == "granian" else "gthread") in output
+
+
+def test_idp_server_has_the_serve_options():
+    result = subprocess.run([sys.executable, "idp_server.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    for option in ("--host", "--port", "--workers", "--threads", "--server", "--dev", "--demo"):
+        assert option in result.stdout
+    assert "upgrades the database" in result.stdout
