@@ -1,0 +1,95 @@
+"""Where one token-endpoint request spends its time, in process (no HTTP server).
+
+Builds the app against the bench database made by ``bench/run.py`` (or
+``bench/seed.py``), warms up, then times N ``POST /token`` (client_credentials)
+or ``POST /introspect`` requests through Flask's test client, once plain (µs per
+request) and once under cProfile (top functions by own and cumulative time)::
+
+    .venv/bin/python bench/profile_token.py                    # client_credentials
+    .venv/bin/python bench/profile_token.py --endpoint introspect
+    .venv/bin/python bench/profile_token.py --sort tottime --top 40
+
+The server adds its own cost on top (HTTP parsing, WSGI, socket writes):
+compare the in-process µs with 1e6 / (tokens/s) from ``bench/run.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import cProfile
+import io
+import pstats
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.append(str(ROOT))  # PYTHONPATH (run.py --app-dir) wins
+
+DEFAULT_DSN = "postgresql+psycopg://postgres@127.0.0.1:5432/visma_idp_bench"
+SECRET_KEY = "bench-secret-key-not-for-production-0123456789"  # bench/seed.py's
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsn", default=DEFAULT_DSN)
+    ap.add_argument("--issuer", default="http://127.0.0.1:7002")
+    ap.add_argument("--secret-key", default=SECRET_KEY, help="the one bench/seed.py used")
+    ap.add_argument("--endpoint", choices=["token", "introspect"], default="token")
+    ap.add_argument("-n", type=int, default=3000, help="requests per measurement")
+    ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"])
+    ap.add_argument(
+        "--timer", default="cpu", choices=["cpu", "wall"], help="profile CPU time (default) or wall time (includes waiting for PostgreSQL)"
+    )
+    a = ap.parse_args()
+
+    from visma_idp import create_app
+
+    app = create_app({"ISSUER": a.issuer, "DATABASE_URL": a.dsn, "SECRET_KEY": a.secret_key})
+    client = app.test_client()
+    auth = {"Authorization": "Basic " + base64.b64encode(b"bench:bench-secret").decode()}
+    cc = {"grant_type": "client_credentials", "scope": "api:read"}
+
+    if a.endpoint == "token":
+
+        def one():
+            r = client.post("/token", data=cc, headers=auth)
+            assert r.status_code == 200, r.get_data(as_text=True)
+    else:
+        tok = client.post("/token", data=cc, headers=auth).get_json()["access_token"]
+        form = {"token": tok, "token_type_hint": "access_token"}
+
+        def one():
+            r = client.post("/introspect", data=form, headers=auth)
+            assert r.status_code == 200 and r.get_json().get("active") is True, r.get_data(as_text=True)[:300]
+
+    for _ in range(300):
+        one()
+    t0, c0 = time.perf_counter(), time.process_time()
+    for _ in range(a.n):
+        one()
+    wall = (time.perf_counter() - t0) / a.n * 1e6
+    cpu = (time.process_time() - c0) / a.n * 1e6
+    print(
+        f"{a.endpoint}: {cpu:.0f} µs CPU ({wall:.0f} µs wall, the rest is waiting for PostgreSQL) per request "
+        f"in process (test client, {a.n} requests) = {1e6 / cpu:.0f} req/s CPU bound on one core before the "
+        "HTTP server's own cost"
+    )
+
+    # CPU-time profile: time spent waiting for the database does not count here.
+    prof = cProfile.Profile(time.process_time) if a.timer == "cpu" else cProfile.Profile()
+    prof.enable()
+    for _ in range(a.n):
+        one()
+    prof.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(prof, stream=out)
+    stats.sort_stats(a.sort).print_stats(a.top)
+    print(out.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
