@@ -40,6 +40,7 @@ def main() -> int:
     ap.add_argument("-n", type=int, default=3000, help="requests per measurement")
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"])
+    ap.add_argument("--callers", metavar="PATTERN", help="also print who calls the functions matching PATTERN")
     ap.add_argument(
         "--timer", default="cpu", choices=["cpu", "wall"], help="profile CPU time (default) or wall time (includes waiting for PostgreSQL)"
     )
@@ -87,6 +88,8 @@ def main() -> int:
     out = io.StringIO()
     stats = pstats.Stats(prof, stream=out)
     stats.sort_stats(a.sort).print_stats(a.top)
+    if a.callers:
+        stats.print_callers(a.callers)
     print(out.getvalue())
     return 0
 

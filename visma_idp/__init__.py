@@ -110,8 +110,10 @@ class IdentityProvider:
                     cur.close()
 
     def _setup_security(self, app: Flask) -> None:
+        from .login.session import TransactionCookieInterface
         from .security import install_security
 
+        app.session_interface = TransactionCookieInterface()
         self.csrf = CSRFProtect(app)
         install_security(app, self)
 

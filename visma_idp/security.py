@@ -34,28 +34,38 @@ def install_security(app, idp) -> None:
             abort(403)
         return None
 
+    fixed = [("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
+    if idp.secure_cookies:
+        fixed.append(("Strict-Transport-Security", "max-age=31536000"))
+    plain_csp = _csp("'none'", "'self'")  # built once: most responses (all JSON ones) use it
+
     @app.after_request
     def _headers(response):
         apply_cookies(response)
         nonce = g.get("csp_nonce")
-        script = f"'nonce-{nonce}'" if nonce else "'none'"
-        form_action = "'self'"
         target = g.get("form_post_target")
-        if target:
-            parts = urlsplit(target)
-            form_action += f" {parts.scheme}://{parts.netloc}"
-        response.headers["Content-Security-Policy"] = (
-            f"default-src 'none'; script-src {script}; style-src 'self'; img-src 'self' data:; "
-            f"connect-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
-        )
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        if idp.secure_cookies:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000"
+        if nonce or target:
+            form_action = "'self'"
+            if target:
+                parts = urlsplit(target)
+                form_action += f" {parts.scheme}://{parts.netloc}"
+            csp = _csp(f"'nonce-{nonce}'" if nonce else "'none'", form_action)
+        else:
+            csp = plain_csp
+        headers = response.headers
+        headers["Content-Security-Policy"] = csp
+        for name, value in fixed:
+            headers[name] = value
         if response.mimetype == "text/html":
-            response.headers.setdefault("Cache-Control", "no-store")
+            headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+def _csp(script: str, form_action: str) -> str:
+    return (
+        f"default-src 'none'; script-src {script}; style-src 'self'; img-src 'self' data:; "
+        f"connect-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+    )
 
 
 _CROSS_ORIGIN_POST = {

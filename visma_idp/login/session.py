@@ -19,6 +19,7 @@ import secrets
 from typing import Any
 
 from flask import current_app, g, request, session
+from flask.sessions import SecureCookieSessionInterface
 
 from ..crypto import digest
 from ..storage import SsoSession, db, queries
@@ -26,6 +27,22 @@ from ..storage import SsoSession, db, queries
 MAX_TX = 5
 TX_BUDGET = 2400  # JSON characters for all pending transactions (the cookie must stay under 4 KB)
 TX_MAX_AGE = 3600  # a pending request is worth at most an hour
+
+
+class TransactionCookieInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session (it carries only the login transactions),
+    with its serializer built once per secret instead of on every request."""
+
+    def __init__(self) -> None:
+        self._cached: tuple[Any, Any] | None = None
+
+    def get_signing_serializer(self, app):
+        keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached = self._cached
+        if cached is None or cached[0] != keys:
+            cached = (keys, super().get_signing_serializer(app))
+            self._cached = cached
+        return cached[1]
 
 
 def _idp():

@@ -2,7 +2,8 @@
 (our own access tokens and ID-token hints).
 
 Signing uses the one active private key of the algorithm (never a KeySet, so
-joserfc cannot pick a random key), with its ``kid`` in the header.
+no library can pick a random key), with its ``kid`` in the header; the
+signature itself is made in ``signer.py`` directly on the ``cryptography`` key.
 Verification picks the key by ``kid`` from our cached keys and only accepts
 that key's own algorithm, so ``alg: none`` and HS256-keyed-by-public-key
 forgeries fail.
@@ -21,6 +22,7 @@ from joserfc.errors import JoseError
 from joserfc.util import to_bytes
 
 from ..crypto import digest
+from .signer import sign_compact
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -37,10 +39,7 @@ class TokenError(Exception):
 
 def sign(keys, alg: str, claims: dict[str, Any], typ: str = "JWT") -> str:
     loaded = keys.signing_key(alg)
-    header = {"alg": alg, "kid": loaded.kid, "typ": typ}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return jwt.encode(header, claims, loaded.key, [alg], registry=_REGISTRY, default_type=None)
+    return sign_compact({"alg": alg, "kid": loaded.kid, "typ": typ}, claims, loaded.key.private_key)
 
 
 def half_hash(value: str, alg: str) -> str:
