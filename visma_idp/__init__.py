@@ -82,7 +82,7 @@ class IdentityProvider:
         url = self.settings["DATABASE_URL"]
         if url.startswith("sqlite"):
             return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-        return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+        return {"pool_size": 10, "max_overflow": 10}  # liveness: storage/pool.py
 
     def _setup_database(self, app: Flask) -> None:
         from .storage import db
@@ -97,6 +97,11 @@ class IdentityProvider:
             if not path.exists():  # the database holds digests and encrypted keys: keep it private
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         db.init_app(app)
+        if not url.startswith("sqlite"):
+            from .storage.pool import ping_after_idle
+
+            with app.app_context():
+                ping_after_idle(db.engine, self.settings["DATABASE_PING_AFTER_IDLE"])
         if url.startswith("sqlite"):
             with app.app_context():
                 engine = db.engine
@@ -132,7 +137,7 @@ class IdentityProvider:
 
         s = self.settings
         self.hasher = Hasher(time_cost=s["ARGON2_TIME_COST"], memory_kib=s["ARGON2_MEMORY_KIB"],
-                             parallelism=s["ARGON2_PARALLELISM"])
+                             parallelism=s["ARGON2_PARALLELISM"], concurrency=s["ARGON2_CONCURRENCY"])
         self.throttle = Throttle(s, self.clock)
 
     def _setup_i18n(self, app: Flask) -> None:

@@ -35,6 +35,16 @@ def _bool(value: Any) -> bool:
     raise ValueError(f"expected true or false, got {value!r}")
 
 
+def _float(minimum: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        number = float(value)
+        if not number >= minimum:  # also refuses NaN
+            raise ValueError(f"must be at least {minimum}")
+        return number
+
+    return parse
+
+
 def _int(minimum: int) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         number = int(value)
@@ -93,6 +103,10 @@ SETTINGS: tuple[Setting, ...] = (
             "SQLAlchemy URL. Default: SQLite at `<INSTANCE_PATH>/visma_idp.db`. PostgreSQL: `postgresql+psycopg://user@host/db`."),
     Setting("SECRET_KEY", None, _optional_str,
             "Secret for cookies, client-secret digests and key encryption (at least 32 characters). Required in production."),
+    Setting("DATABASE_PING_AFTER_IDLE", 1.0, _float(0.0),
+            "Seconds a pooled PostgreSQL connection may sit unused before it is checked with a "
+            "round trip on its next use (a dead one is replaced, so a database restart costs no "
+            "failed request). 0 = check on every use."),
     Setting("REDIS_URL", None, _optional_str,
             "Optional Redis URL (`redis://127.0.0.1:6379/0`); login throttling is shared across nodes through it."),
     Setting("SMTP_URL", None, _optional_str,
@@ -102,6 +116,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ARGON2_TIME_COST", 2, _int(1), "Argon2id iterations (OWASP: 2)."),
     Setting("ARGON2_MEMORY_KIB", 19456, _int(1024), "Argon2id memory in KiB (OWASP: 19 MiB = 19456)."),
     Setting("ARGON2_PARALLELISM", 1, _int(1), "Argon2id lanes (OWASP: 1)."),
+    Setting("ARGON2_CONCURRENCY", 0, _int(0),
+            "Password hashes one worker process computes at once; further logins wait their turn. "
+            "0 = the number of CPUs the process may run on. More at once only thrash the CPU caches "
+            "(19 MiB each) and memory."),
     Setting("CODE_LIFETIME", 60, _int(1), "Seconds an authorization code stays redeemable."),
     Setting("ACCESS_TOKEN_LIFETIME", 600, _int(1), "Seconds an access token (RFC 9068 JWT) is valid."),
     Setting("ID_TOKEN_LIFETIME", 3600, _int(1), "Seconds an ID token is valid."),
