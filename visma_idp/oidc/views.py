@@ -200,7 +200,8 @@ def _authorize(oauth_req, params, *, tx_id, started, choice=None, tx=None):
                 return render_template("select_account.html", user=user, client=client, tx=tx_id)
 
         scopes = grant.request.scope.split()
-        consent_row = queries.consent_for(user.id, client.client_id)
+        # first-party clients (skip_consent) never ask, so they need no look-up
+        consent_row = None if client.skip_consent else queries.consent_for(user.id, client.client_id)
         remembered = consent_row is not None and set(scopes) <= set(consent_row.scopes)
         consent_needed = not client.skip_consent and ("consent" in prompts or not remembered)
         consent_shown = False

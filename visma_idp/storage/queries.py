@@ -11,8 +11,14 @@ from .models import AuthorizationCode, Client, Consent, SeenJti, SsoSession, Tok
 
 
 def _exec(stmt) -> CursorResult[Any]:
-    """Run a DML statement; its result has ``rowcount``."""
-    return cast(CursorResult[Any], db.session.execute(stmt))
+    """Run a DML statement; its result has ``rowcount``.
+
+    No ``synchronize_session``: these statements change rows by condition and
+    the callers do not read the changed columns back from objects they hold,
+    so the ORM's evaluation of the criteria against the identity map is pure
+    cost (a third of the token endpoint's time in statements).
+    """
+    return cast(CursorResult[Any], db.session.execute(stmt, execution_options={"synchronize_session": False}))
 
 
 def client_by_id(client_id: str) -> Client | None:
@@ -81,7 +87,7 @@ def revoke_family(family_id: str, now: int) -> int:
 
 
 def revoke_token(token_id: int, now: int) -> None:
-    db.session.execute(update(Token).where(Token.id == token_id, Token.revoked_at.is_(None)).values(revoked_at=now))
+    _exec(update(Token).where(Token.id == token_id, Token.revoked_at.is_(None)).values(revoked_at=now))
 
 
 def remember_jti(jti_digest: str, expires_at: int, now: int) -> bool:
