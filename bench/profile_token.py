@@ -36,7 +36,8 @@ def main() -> int:
     ap.add_argument("--dsn", default=DEFAULT_DSN)
     ap.add_argument("--issuer", default="http://127.0.0.1:7002")
     ap.add_argument("--secret-key", default=SECRET_KEY, help="the one bench/seed.py used")
-    ap.add_argument("--endpoint", choices=["token", "introspect"], default="token")
+    ap.add_argument("--endpoint", choices=["token", "introspect", "login"], default="token",
+                    help="login: a whole browser login (authorize, email, password, continue, code at /token)")
     ap.add_argument("-n", type=int, default=3000, help="requests per measurement")
     ap.add_argument("--top", type=int, default=30)
     ap.add_argument("--sort", default="cumulative", choices=["cumulative", "tottime"])
@@ -58,6 +59,9 @@ def main() -> int:
         def one():
             r = client.post("/token", data=cc, headers=auth)
             assert r.status_code == 200, r.get_data(as_text=True)
+    elif a.endpoint == "login":
+        one = _login_step(app, a.issuer)
+        a.n = min(a.n, 200)
     else:
         tok = client.post("/token", data=cc, headers=auth).get_json()["access_token"]
         form = {"token": tok, "token_type_hint": "access_token"}
@@ -66,7 +70,7 @@ def main() -> int:
             r = client.post("/introspect", data=form, headers=auth)
             assert r.status_code == 200 and r.get_json().get("active") is True, r.get_data(as_text=True)[:300]
 
-    for _ in range(300):
+    for _ in range(300 if a.endpoint != "login" else 20):
         one()
     t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(a.n):
@@ -92,6 +96,51 @@ def main() -> int:
         stats.print_callers(a.callers)
     print(out.getvalue())
     return 0
+
+
+def _login_step(app, issuer: str):
+    """One complete login as a new browser (its own cookie jar), as bench/logins.py does over HTTP."""
+    import hashlib
+    import re
+    import secrets
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    from seed import LOGIN_CLIENT, LOGIN_REDIRECT, USER_PASSWORD, user_email
+
+    csrf_re = re.compile(r'name="csrf_token" value="([^"]+)"')
+    basic = {"Authorization": "Basic " + base64.b64encode(":".join(LOGIN_CLIENT).encode()).decode()}
+    origin = {"Origin": issuer}
+
+    def rel(url: str) -> str:
+        parts = urlsplit(url)
+        return parts.path + ("?" + parts.query if parts.query else "")
+
+    def one():
+        browser = app.test_client()
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        params = {"response_type": "code", "client_id": LOGIN_CLIENT[0], "redirect_uri": LOGIN_REDIRECT,
+                  "scope": "openid", "state": "s", "nonce": "n", "code_challenge": challenge,
+                  "code_challenge_method": "S256"}
+        r = browser.get("/authorize?" + urlencode(params))
+        email_page = rel(r.headers["Location"])
+        tx = parse_qs(urlsplit(email_page).query)["tx"][0]
+        html = browser.get(email_page).get_data(as_text=True)
+        r = browser.post(email_page, headers=origin, data={
+            "email": user_email(secrets.randbelow(8)), "tx": tx, "csrf_token": csrf_re.search(html).group(1)})
+        password_page = rel(r.headers["Location"])
+        html = browser.get(password_page).get_data(as_text=True)
+        r = browser.post(password_page, headers=origin, data={
+            "password": USER_PASSWORD, "tx": tx, "csrf_token": csrf_re.search(html).group(1)})
+        assert r.status_code == 302, (r.status_code, r.get_data(as_text=True)[:2000])
+        r = browser.get(rel(r.headers["Location"]))  # /authorize/continue
+        code = parse_qs(urlsplit(r.headers["Location"]).query)["code"][0]
+        r = browser.post("/token", headers=basic, data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": LOGIN_REDIRECT,
+            "code_verifier": verifier})
+        assert r.status_code == 200 and "id_token" in r.get_json(), r.get_data(as_text=True)[:300]
+
+    return one
 
 
 if __name__ == "__main__":

@@ -203,7 +203,8 @@ def cli_supports_serve(venv_bin: Path) -> bool:
 def server_command(kind: str, venv_bin: Path, port: int, threads: int) -> list[str]:
     bind = f"127.0.0.1:{port}"
     if kind == "cli":
-        return [str(venv_bin / "visma-idp"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+        return [str(venv_bin / "visma-idp"), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                "--threads", str(threads)]
     if kind == "gthread":
         return [
             str(venv_bin / "gunicorn"),
@@ -495,7 +496,7 @@ def main() -> int:
         choices=["auto", "cli", "gthread", "sync", "granian"],
         help="auto = `visma-idp serve --workers 1` if available, else gunicorn gthread",
     )
-    ap.add_argument("--threads", type=int, default=8, help="gthread threads / granian blocking threads")
+    ap.add_argument("--threads", type=int, default=8, help="threads per worker (serve --threads, gthread, granian blocking)")
     ap.add_argument("--port", type=int, default=7002)
     ap.add_argument("--node-port", type=int, default=7001)
     ap.add_argument("--connections", type=int, default=32)
