@@ -8,6 +8,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import (
+    InsecureTransportError,
     InvalidRequestError,
     OAuth2Error,
     OAuth2Payload,
@@ -70,6 +71,9 @@ class StoredRequest(OAuth2Request):
         return {}
 
 
+_CHECKED_ORIGINS: set[str] = set()
+
+
 class IssuerOAuth2Request(FlaskOAuth2Request):
     """Authlib's Flask request with its URI on the configured issuer's origin,
     never the Host header or the scheme the WSGI server saw: Authlib refuses
@@ -79,7 +83,25 @@ class IssuerOAuth2Request(FlaskOAuth2Request):
     def __init__(self, request, origin: str):
         query = request.query_string.decode("latin-1")
         uri = origin + request.script_root + request.path + ("?" + query if query else "")
-        OAuth2Request.__init__(self, method=request.method, uri=uri, headers=request.headers)
+        if origin not in _CHECKED_ORIGINS:
+            # Authlib's OAuth2Request.__init__ parses the whole URI on every
+            # request for its InsecureTransportError check, yet only scheme and
+            # host matter and those are the issuer's: check them once per
+            # origin, then set the attributes that __init__ sets (a test keeps
+            # the two lists equal across Authlib upgrades).
+            InsecureTransportError.check(origin + "/")
+            _CHECKED_ORIGINS.add(origin)
+        self.method = request.method
+        self.uri = uri
+        self.headers = request.headers
+        self._body = None
+        self.client = None
+        self.auth_method = None
+        self.user = None
+        self.authorization_code = None
+        self.refresh_token = None
+        self.credential = None
+        self._scope = None
         self._request = request
         self.payload = FlaskOAuth2Payload(request)
 
@@ -126,7 +148,7 @@ class Introspection(IntrospectionEndpoint):
         self.idp = idp
 
     def query_token(self, token_string, token_type_hint):
-        return find_token(self.idp, token_string, token_type_hint)
+        return find_token(self.idp, token_string, token_type_hint, load_row=False)
 
     def check_permission(self, token, client, request):
         # a client may introspect the tokens issued to it
@@ -182,10 +204,12 @@ class TokenInfo(dict):
         return False
 
 
-def find_token(idp, token_string: str, hint: str | None) -> TokenInfo | None:
+def find_token(idp, token_string: str, hint: str | None, *, load_row: bool = True) -> TokenInfo | None:
     """Resolve an access or refresh token to its introspection payload.
 
     Returns None when the token is unknown, expired, revoked or rotated.
+    ``load_row=False`` (introspection): for an access token, only ask the
+    database whether it was revoked; the payload then has no ``_row``.
     """
     if not isinstance(token_string, str) or not token_string or len(token_string) > 8192:
         return None
@@ -197,10 +221,13 @@ def find_token(idp, token_string: str, hint: str | None) -> TokenInfo | None:
             return None
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= now or not claims.get("jti"):
             return None
-        row = queries.token_by_digest(access_token_digest(claims["jti"]))
-        if row is not None and row.revoked_at is not None:
+        jti_digest = access_token_digest(claims["jti"])
+        row = queries.token_by_digest(jti_digest) if load_row else None
+        state = (row is not None, row.revoked_at if row else None) if load_row else queries.token_state(jti_digest)
+        found, revoked_at = state
+        if revoked_at is not None:
             return None
-        if row is None and claims.get("sub") != claims.get("client_id"):
+        if not found and claims.get("sub") != claims.get("client_id"):
             return None  # user tokens always have a row
         payload = TokenInfo({
             "active": True, "client_id": claims["client_id"], "token_type": "Bearer", "sub": claims["sub"],

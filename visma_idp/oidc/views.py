@@ -257,7 +257,7 @@ def _commit_if_needed() -> None:
     """Commit what the request wrote (tokens, revocations, audit rows); a
     client_credentials request served from the client cache opened no
     transaction and needs no round trip."""
-    if db.session().in_transaction():
+    if db.session.registry.has() and db.session().in_transaction():
         db.session.commit()
 
 

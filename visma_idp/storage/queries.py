@@ -69,6 +69,15 @@ def token_by_digest(token_digest: str, kind: str | None = None) -> Token | None:
     return db.session.scalar(stmt)
 
 
+def token_state(token_digest: str) -> tuple[bool, int | None]:
+    """(whether a row exists, its ``revoked_at``): one narrow read, outside any
+    transaction. A single SELECT needs no BEGIN and COMMIT around it, and
+    those were two of its three round trips to PostgreSQL."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        found = conn.execute(select(Token.revoked_at).where(Token.digest == token_digest)).first()
+    return (found is not None, found[0] if found is not None else None)
+
+
 def claim_refresh_token(token_id: int, now: int) -> bool:
     """Rotate a refresh token: only one caller can move it from live to rotated."""
     result = _exec(
