@@ -12,3 +12,28 @@ def test_code_flow_end_to_end(flow, idp, app):
     resp = flow.client.get("/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]})
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert resp.get_json()["email"] == "kari@example.no"
+
+
+def test_login_goes_straight_back_to_a_first_party_client(app, client, make_user, make_client):
+    """No consent to ask: the password post itself redirects to the client
+    with the code (one hop fewer than via /authorize/continue)."""
+    from tests.helpers import Flow, query
+
+    make_user()
+    secret = make_client("payroll", skip_consent=True, redirect_uris=["https://payroll.example.com/cb"])
+    flow = Flow(app, client, client_id="payroll", client_secret=secret, redirect_uri="https://payroll.example.com/cb")
+    resp = flow.login(flow.start())
+    assert resp.status_code == 302
+    assert resp.headers["Location"].startswith("https://payroll.example.com/cb?")
+    params = query(resp.headers["Location"])
+    assert params["state"] == flow.last["state"] and params["iss"] == "http://127.0.0.1:5000" and params["code"]
+
+
+def test_consent_after_login_is_shown_through_a_redirect(flow):
+    """A page the user must answer is not the response to the password post,
+    so reloading it cannot post the password again."""
+    resp = flow.login(flow.start())
+    assert resp.status_code == 302
+    assert "/authorize/continue?tx=" in resp.headers["Location"]
+    page = flow.follow(resp)
+    assert page.status_code == 200 and 'name="decision"' in page.get_data(as_text=True)

@@ -110,6 +110,10 @@ def password():
     start_session(user, amr=["pwd"], acr=ACR_PASSWORD)
     audit.record("login_succeeded", user_id=user.id, subject=email_value)
     db.session.commit()
+    if tx_id:
+        from ..oidc.views import resume_authorization
+
+        return resume_authorization(tx_id, after_login=True)
     return redirect(_after_login_url(tx_id))
 
 

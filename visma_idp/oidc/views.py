@@ -126,19 +126,30 @@ def authorize():
 
 @bp.route("/authorize/continue", methods=["GET", "POST"])
 def authorize_continue():
-    tx_id = request.values.get("tx")
+    choice = None
+    if request.method == "POST":
+        choice = request.form.get("decision") or request.form.get("account")
+    return resume_authorization(request.values.get("tx"), choice)
+
+
+def resume_authorization(tx_id: str | None, choice: str | None = None, *, after_login: bool = False):
+    """Carry on with the authorization request a login transaction holds: a
+    consent or account page, another login, or the redirect to the client.
+    The password page calls this right after a login, so a sign-in that needs
+    nothing more goes straight back to the client (no extra redirect hop);
+    ``after_login`` sends a page the user must answer (consent, account
+    choice) through a redirect instead, so that reloading it does not post
+    the password again."""
     tx = get_transaction(tx_id)
     if tx is None:
         return error_page(_("This sign-in has expired"),
                           _("Go back to the application and start the sign-in again."))
     oauth_req = StoredRequest(_idp().url("oidc.authorize"), tx["params"])
-    choice = None
-    if request.method == "POST":
-        choice = request.form.get("decision") or request.form.get("account")
-    return _authorize(oauth_req, tx["params"], tx_id=tx_id, started=tx["created"], choice=choice, tx=tx)
+    return _authorize(oauth_req, tx["params"], tx_id=tx_id, started=tx["created"], choice=choice, tx=tx,
+                      pages_by_redirect=after_login)
 
 
-def _authorize(oauth_req, params, *, tx_id, started, choice=None, tx=None):
+def _authorize(oauth_req, params, *, tx_id, started, choice=None, tx=None, pages_by_redirect=False):
     idp = _idp()
     server = idp.server
     now = idp.clock.now()
@@ -197,6 +208,8 @@ def _authorize(oauth_req, params, *, tx_id, started, choice=None, tx=None):
                 return redirect(idp.url("login.email", tx=tx_id))
             else:
                 tx_id = tx_id or new_transaction(params)
+                if pages_by_redirect:
+                    return redirect(idp.url("oidc.authorize_continue", tx=tx_id))
                 return render_template("select_account.html", user=user, client=client, tx=tx_id)
 
         scopes = grant.request.scope.split()
@@ -210,6 +223,8 @@ def _authorize(oauth_req, params, *, tx_id, started, choice=None, tx=None):
                 raise ConsentRequiredError(redirect_uri=redirect_uri)
             if choice not in ("allow", "deny") or tx_id is None:
                 tx_id = tx_id or new_transaction(params)
+                if pages_by_redirect:
+                    return redirect(idp.url("oidc.authorize_continue", tx=tx_id))
                 return render_template("consent.html", client=client, scopes=scopes, user=user, tx=tx_id)
             drop_transaction(tx_id)
             if choice == "deny":
