@@ -122,6 +122,30 @@ def app(settings, key_rows):
 
 
 @pytest.fixture
+def make_app(settings):
+    """Build more apps on the test database, with overrides (``keys=True``: with signing keys);
+    their sessions and connections are closed afterwards."""
+    from visma_idp import create_app
+    from visma_idp.storage import db
+
+    apps = []
+
+    def make(keys=False, **overrides):
+        app = create_app({**settings, **overrides})
+        apps.append(app)
+        if keys:
+            with app.app_context():
+                app.extensions["visma_idp"].keys.ensure_keys()
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
 def idp(app):
     return app.extensions["visma_idp"]
 

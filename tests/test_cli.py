@@ -19,7 +19,7 @@ import requests
 from click.testing import CliRunner
 
 from tests.helpers import drop_all_tables
-from visma_idp import ConfigError, create_app
+from visma_idp import ConfigError
 from visma_idp.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,28 +56,6 @@ def migrated(run):
 
 def basic(client_id, secret):
     return {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
-
-
-@pytest.fixture
-def make_app(settings):
-    """Build apps on the CLI's database (``keys=True``: with signing keys); closed afterwards."""
-    from visma_idp.storage import db
-
-    apps = []
-
-    def make(keys=False, **overrides):
-        app = create_app({**settings, **overrides})
-        apps.append(app)
-        if keys:
-            with app.app_context():
-                app.extensions["visma_idp"].keys.ensure_keys()
-        return app
-
-    yield make
-    for app in apps:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 # -- database ----------------------------------------------------------------

@@ -1,18 +1,14 @@
 """Signing keys: cached per process, rotation seen by other processes."""
 
-from visma_idp import create_app
 from visma_idp.oidc.tokens import sign, verify
-from visma_idp.storage import db
 
 
-def test_key_made_by_another_process_is_trusted_at_once(app, idp, settings):
-    other = create_app(settings)  # a second node on the same database
+def test_key_made_by_another_process_is_trusted_at_once(app, idp, make_app):
+    other = make_app()  # a second node on the same database
     with other.app_context():
         other_idp = other.extensions["visma_idp"]
         other_idp.keys.rotate(("ES256",))
         token = sign(other_idp.keys, "ES256", {"iss": idp.issuer, "sub": "x"})
-        other_engine = db.engine
-    other_engine.dispose()  # after the context returned its connection to the pool
     with app.app_context():
         idp.keys.jwks()  # this node's cache predates the rotation
         _, claims = verify(idp.keys, token, issuer=idp.issuer)

@@ -15,24 +15,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from visma_idp import create_app
 from visma_idp.storage import db
 
 
 @pytest.fixture
-def pg_app(settings, pg_database):
-    apps = []
-
-    def make(**overrides):
-        app = create_app({**settings, "DATABASE_URL": pg_database, **overrides})
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+def pg_app(make_app, pg_database):
+    return lambda **overrides: make_app(DATABASE_URL=pg_database, **overrides)
 
 
 def _use_database(app) -> int:
