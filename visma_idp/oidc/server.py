@@ -222,9 +222,12 @@ def find_token(idp, token_string: str, hint: str | None, *, load_row: bool = Tru
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= now or not claims.get("jti"):
             return None
         jti_digest = access_token_digest(claims["jti"])
-        row = queries.token_by_digest(jti_digest) if load_row else None
-        state = (row is not None, row.revoked_at if row else None) if load_row else queries.token_state(jti_digest)
-        found, revoked_at = state
+        if load_row:
+            row = queries.token_by_digest(jti_digest)
+            found, revoked_at = row is not None, (row.revoked_at if row is not None else None)
+        else:
+            row = None
+            found, revoked_at = queries.token_state(jti_digest)
         if revoked_at is not None:
             return None
         if not found and claims.get("sub") != claims.get("client_id"):
