@@ -133,7 +133,8 @@ def _login_step(app, issuer: str):
         r = browser.post(password_page, headers=origin, data={
             "password": USER_PASSWORD, "tx": tx, "csrf_token": csrf_re.search(html).group(1)})
         assert r.status_code == 302, (r.status_code, r.get_data(as_text=True)[:2000])
-        r = browser.get(rel(r.headers["Location"]))  # /authorize/continue
+        if not r.headers["Location"].startswith(LOGIN_REDIRECT):
+            r = browser.get(rel(r.headers["Location"]))  # /authorize/continue, if a page came in between
         code = parse_qs(urlsplit(r.headers["Location"]).query)["code"][0]
         r = browser.post("/token", headers=basic, data={
             "grant_type": "authorization_code", "code": code, "redirect_uri": LOGIN_REDIRECT,
