@@ -37,3 +37,24 @@ def test_consent_after_login_is_shown_through_a_redirect(flow):
     assert "/authorize/continue?tx=" in resp.headers["Location"]
     page = flow.follow(resp)
     assert page.status_code == 200 and 'name="decision"' in page.get_data(as_text=True)
+
+
+def test_login_is_kept_when_its_sign_in_request_expired_meanwhile(flow, idp):
+    """A pending request that grew too old while the user typed: the login
+    still counts, and the browser lands on the account home page."""
+    from tests.helpers import csrf, path_of, query
+
+    resp = flow.start()
+    email_page = path_of(resp.headers["Location"])
+    tx = query(resp.headers["Location"])["tx"]
+    page = flow.client.get(email_page).get_data(as_text=True)
+    resp = flow.client.post(email_page, data={"email": flow.email, "tx": tx, "csrf_token": csrf(page)})
+    password_page = path_of(resp.headers["Location"])
+    page = flow.client.get(password_page).get_data(as_text=True)
+    idp.clock.advance(3601)  # older than a login transaction may be
+    resp = flow.client.post(password_page, data={"password": flow.password, "tx": tx, "csrf_token": csrf(page)})
+    assert resp.status_code == 302 and resp.headers["Location"] == "http://127.0.0.1:5000/"
+
+    resp = flow.start(prompt="none")  # signed in: the only thing missing is consent
+    assert resp.status_code == 302
+    assert query(resp.headers["Location"])["error"] == "consent_required"

@@ -23,6 +23,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from ..crypto import digest
 from ..storage import SsoSession, db, queries
+from ..storage.models import new_sub
 
 MAX_TX = 5
 TX_BUDGET = 2400  # JSON characters for all pending transactions (the cookie must stay under 4 KB)
@@ -73,7 +74,7 @@ def start_session(user, *, amr: list[str], acr: str) -> SsoSession:
         old.ended_at = now
     raw = secrets.token_urlsafe(32)
     row = SsoSession(
-        id=digest(raw), user_id=user.id, created_at=now, auth_time=now, last_seen_at=now,
+        id=digest(raw), public_id=new_sub(), user_id=user.id, created_at=now, auth_time=now, last_seen_at=now,
         expires_at=now + idp.settings["SESSION_LIFETIME"], amr=amr, acr=acr,
         ip=request.remote_addr, user_agent=request.headers.get("User-Agent", "")[:400],
     )

@@ -109,11 +109,16 @@ def password():
         user.password_hash = idp.hasher.hash(secret)
     start_session(user, amr=["pwd"], acr=ACR_PASSWORD)
     audit.record("login_succeeded", user_id=user.id, subject=email_value)
-    db.session.commit()
     if tx_id:
         from ..oidc.views import resume_authorization
 
-        return resume_authorization(tx_id, after_login=True)
+        # the login and the code it leads to go to the database in one
+        # transaction; this commit also keeps the login when the authorization
+        # step ended in an error page without committing
+        resp = resume_authorization(tx_id, after_login=True)
+        db.session.commit()
+        return resp
+    db.session.commit()
     return redirect(_after_login_url(tx_id))
 
 
