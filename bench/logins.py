@@ -7,7 +7,8 @@ jar (a new browser) over the user's own keep-alive connection:
   1. ``GET /authorize`` (code flow, PKCE S256, state, nonce)   -> 302 to the email page
   2. ``GET`` the email page, read ``csrf_token`` and ``tx``; ``POST`` the email -> 302
   3. ``GET`` the password page, read ``csrf_token``; ``POST`` the password     -> 302
-  4. ``GET /authorize/continue`` -> 302 to the redirect URI with ``code``, ``state``, ``iss``
+     to the redirect URI with ``code``, ``state``, ``iss`` (first-party client), or
+  4. ``GET /authorize/continue`` (and the consent page) first, then that redirect
      (a consent page, if one is shown, is answered with ``decision=allow``)
   5. ``POST /token`` (client_secret_basic, ``code_verifier``) -> 200 with tokens
 
