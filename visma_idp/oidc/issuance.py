@@ -46,15 +46,20 @@ def access_token_claims(idp, client, sub: str, scope: str, now: int, jti: str, c
     if scope:
         claims["scope"] = scope
     if ctx is not None:
-        if ctx.auth_time is not None:
-            claims["auth_time"] = ctx.auth_time
-        if ctx.acr:
-            claims["acr"] = ctx.acr
-        if ctx.amr:
-            claims["amr"] = ctx.amr
-        if ctx.sid:
-            claims["sid"] = ctx.sid
+        _add_auth_context(claims, ctx)
     return claims
+
+
+def _add_auth_context(claims: dict[str, Any], ctx) -> None:
+    """How and when the user signed in (auth_time, acr, amr, sid), where known."""
+    if ctx.auth_time is not None:
+        claims["auth_time"] = ctx.auth_time
+    if ctx.acr:
+        claims["acr"] = ctx.acr
+    if ctx.amr:
+        claims["amr"] = ctx.amr
+    if ctx.sid:
+        claims["sid"] = ctx.sid
 
 
 def client_access_token(idp, client, scope: str) -> dict[str, Any]:
@@ -121,16 +126,9 @@ def id_token(idp, client, user, scope: str, ctx: AuthContext, *, access_token: s
         "iat": now,
         "exp": now + idp.settings["ID_TOKEN_LIFETIME"],
     })
-    if ctx.auth_time is not None:
-        claims["auth_time"] = ctx.auth_time
+    _add_auth_context(claims, ctx)
     if ctx.nonce:
         claims["nonce"] = ctx.nonce
-    if ctx.acr:
-        claims["acr"] = ctx.acr
-    if ctx.amr:
-        claims["amr"] = ctx.amr
-    if ctx.sid:
-        claims["sid"] = ctx.sid
     if access_token:
         claims["at_hash"] = half_hash(access_token, alg)
     return sign(idp.keys, alg, claims)
