@@ -1,5 +1,6 @@
 """Shared fixtures: ``app``, ``client`` (Flask test client), ``idp``,
-``make_user``, ``make_client`` and ``flow`` (a browser-less OIDC login).
+``make_user``, ``make_client``, ``flow`` (a browser-less OIDC login) and
+``mailbox`` (what the app sent through a real SMTP server on loopback).
 
 The database is SQLite by default; ``VISMA_IDP_TEST_DB=postgresql`` runs the
 same tests on PostgreSQL at 127.0.0.1:5432 (one database per xdist worker).
@@ -77,13 +78,36 @@ def key_rows():
     return {}
 
 
+@pytest.fixture(scope="session")
+def smtp_capture():
+    """One real SMTP server (aiosmtpd) per test process; every test app sends to it."""
+    from tests.mailbox import SmtpCapture
+
+    capture = SmtpCapture()
+    capture.start()
+    yield capture
+    capture.stop()
+
+
 @pytest.fixture
-def settings(tmp_path, request):
+def mailbox(app, smtp_capture):
+    """The messages this test's app sent; ``mailbox.deliver()`` runs the mail worker once."""
+    from tests.mailbox import Mailbox
+
+    smtp_capture.start()
+    smtp_capture.refuse = False
+    smtp_capture.clear()
+    return Mailbox(smtp_capture, app)
+
+
+@pytest.fixture
+def settings(tmp_path, request, smtp_capture):
     values = {
         "MODE": "production",
         "ISSUER": ISSUER,
         "SECRET_KEY": TEST_SECRET,
         "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SMTP_URL": smtp_capture.url,
         **FAST_ARGON2,
     }
     if DB_KIND == "postgresql":

@@ -144,7 +144,10 @@ class IdentityProvider:
         app.config.setdefault("BABEL_DEFAULT_LOCALE", self.settings["DEFAULT_LOCALE"])
 
         def select_locale():
-            from flask import session
+            from flask import has_request_context, session
+
+            if not has_request_context():  # CLI, mail worker: messages pick their own language
+                return self.settings["DEFAULT_LOCALE"]
 
             from .login.session import current_session, get_transaction
 
@@ -168,11 +171,21 @@ class IdentityProvider:
         app.jinja_env.globals["get_locale"] = get_locale
 
     def _setup_blueprints(self, app: Flask) -> None:
+        from .account.activation import bp as activation_bp
+        from .account.views import bp as account_bp
         from .login.views import bp as login_bp
+        from .notify.views import bp as dev_outbox_bp
         from .oidc.views import bp as oidc_bp
+        from .password.api import bp as password_api_bp
+        from .password.views import bp as password_bp
 
         app.register_blueprint(oidc_bp)
         app.register_blueprint(login_bp)
+        app.register_blueprint(activation_bp)
+        app.register_blueprint(password_bp)
+        app.register_blueprint(password_api_bp)
+        app.register_blueprint(account_bp)
+        app.register_blueprint(dev_outbox_bp)
         for name in ("authorize", "token", "introspect", "revoke", "userinfo", "end_session"):
             self.csrf.exempt(f"visma_idp.oidc.views.{name}")
 

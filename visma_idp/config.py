@@ -110,7 +110,37 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("REDIS_URL", None, _optional_str,
             "Optional Redis URL (`redis://127.0.0.1:6379/0`); login throttling is shared across nodes through it."),
     Setting("SMTP_URL", None, _optional_str,
-            "Optional SMTP URL for outgoing mail; without it mail goes to the dev outbox."),
+            "Optional SMTP URL for outgoing mail: `smtp://user:pass@host:587` (STARTTLS when the server offers it; "
+            "`?starttls=require` refuses to send without it), `smtps://host:465` (TLS from the start). Without it "
+            "mail stays in the outbox table, readable at `/dev/outbox` in demo mode and with `visma-idp mail list`."),
+    Setting("MAIL_FROM", None, _optional_str,
+            "The From address of every message. Default: `no-reply@<issuer host>`."),
+    Setting("SMTP_TIMEOUT", 10.0, _float(0.5), "Seconds to wait for the SMTP server before a try counts as failed."),
+    Setting("MAIL_MAX_ATTEMPTS", 10, _int(1),
+            "Tries per message before it is marked failed (it stays in the outbox; `visma-idp mail retry` sends it again)."),
+    Setting("MAIL_RETRY_SECONDS", 30, _int(1),
+            "Wait after the first failed try; it doubles with every further failure, up to one hour."),
+    Setting("MAIL_FLUSH_AFTER_REQUEST", False, _bool,
+            "Send due mail right after each request that queued some (the dev server and demo mode turn it on; "
+            "production runs `visma-idp mail worker`)."),
+    Setting("NOTIFY_BATCH_SECONDS", 900, _int(0),
+            "Profile changes within this many seconds of the first are told to the user in one email."),
+    Setting("ACTIVATION_LIFETIME", 7 * 24 * 3600, _int(60), "Seconds an activation link stays valid (7 days)."),
+    Setting("RESET_LIFETIME", 1800, _int(60),
+            "Seconds a password-reset or one-time login link stays valid (30 minutes)."),
+    Setting("EMAIL_CHANGE_LIFETIME", 24 * 3600, _int(60),
+            "Seconds the link that confirms a new email address stays valid."),
+    Setting("PASSWORD_MIN_LENGTH", 12, _int(8),
+            "Fewest characters (Unicode code points) in a password. 8 is allowed when a second factor is enforced."),
+    Setting("PASSWORD_CHARACTER_CLASSES", 0, _int(0),
+            "Optional: how many of lower case, upper case, digits and symbols a password must mix (0 = no rule, up to 4)."),
+    Setting("PASSWORD_FORBID_SPACES", False, _bool, "Optional: refuse passwords with spaces."),
+    Setting("PASSWORD_HISTORY", 0, _int(0), "Optional: a new password must differ from the last N (0 = no rule)."),
+    Setting("CAPTCHA_VERIFIER", "visma_idp.password.challenge:ProofOfWork", _str,
+            "`module:Class` of the human check on the forgot-password form. The default is a self-hosted "
+            "proof-of-work; a deployment may plug in hCaptcha or Turnstile (see docs/security.md)."),
+    Setting("POW_DIFFICULTY", 16, _int(1),
+            "Leading zero bits the proof-of-work must find (each bit doubles the browser's work; 16 ≈ 65,000 hashes)."),
     Setting("CONFIG", None, _optional_str,
             "Optional path of a TOML settings file; its keys are the setting names without the prefix."),
     Setting("ARGON2_TIME_COST", 2, _int(1), "Argon2id iterations (OWASP: 2)."),
@@ -225,6 +255,12 @@ def load_settings(
         values["DATABASE_URL"] = f"sqlite:///{instance / 'visma_idp.db'}"
     elif values["DATABASE_URL"].split(":", 1)[0].split("+")[0] not in {"sqlite", "postgresql"}:
         raise ConfigError("DATABASE_URL", "must be a sqlite:// or postgresql+psycopg:// URL")
+    if values["PASSWORD_CHARACTER_CLASSES"] > 4:
+        raise ConfigError("PASSWORD_CHARACTER_CLASSES", "must be between 0 and 4")
+    if values["SMTP_URL"] and not values["SMTP_URL"].startswith(("smtp://", "smtps://")):
+        raise ConfigError("SMTP_URL", "must start with smtp:// or smtps://")
+    if ":" not in values["CAPTCHA_VERIFIER"]:
+        raise ConfigError("CAPTCHA_VERIFIER", "must be module:Class")
     if values["REDIS_URL"] and not values["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("REDIS_URL", "must start with redis://, rediss:// or unix://")
 

@@ -21,8 +21,10 @@ class DatabaseNotReady(VismaIdpError):
 
 
 class PasswordPolicyError(VismaIdpError):
-    """A password does not satisfy the policy."""
+    """A password does not satisfy the policy; ``violations`` are
+    :class:`visma_idp.password.policy.Violation` objects (``.message()`` is
+    the translated text)."""
 
-    def __init__(self, violations: list[str]):
+    def __init__(self, violations: list):
         self.violations = violations
-        super().__init__("; ".join(violations))
+        super().__init__("; ".join(v.message() for v in violations))

@@ -23,6 +23,15 @@ def install_security(app, idp) -> None:
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.jinja_env.globals["idp_url"] = idp.url
 
+    @app.context_processor
+    def _signed_in_user():
+        from flask import has_request_context
+
+        from .login.session import current_session
+
+        sess = current_session() if has_request_context() else None
+        return {"nav_user": sess.user if sess is not None else None}
+
     @app.before_request
     def _check_origin():
         # A browser form post must come from our own origin; protocol

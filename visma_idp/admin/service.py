@@ -16,8 +16,6 @@ from ..storage import Client, User, db
 
 GRANT_TYPES = {"authorization_code", "refresh_token", "client_credentials"}
 AUTH_METHODS = {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
-MIN_PASSWORD = 12
-
 
 class InvalidInput(VismaIdpError):
     """Bad input to an admin operation; the message says which and why."""
@@ -25,16 +23,6 @@ class InvalidInput(VismaIdpError):
 
 def _idp():
     return current_app.extensions["visma_idp"]
-
-
-def check_password(password: str, email: str) -> list[str]:
-    """The baseline policy until the full policy module lands (issue 3)."""
-    problems = []
-    if len(password) < MIN_PASSWORD:
-        problems.append(f"must be at least {MIN_PASSWORD} characters")
-    if email.split("@")[0].lower() in password.lower():
-        problems.append("must not contain the email address")
-    return problems
 
 
 def create_user(email: str, name: str, password: str | None = None, **claims: Any) -> User:
@@ -46,10 +34,14 @@ def create_user(email: str, name: str, password: str | None = None, **claims: An
     now = _idp().clock.now()
     user = User(email=email, name=name or "", created_at=now, updated_at=now, email_verified=True, **claims)
     if password is not None:
-        problems = check_password(password, email)
-        if problems:
-            raise InvalidInput("password " + "; ".join(problems))
-        user.password_hash = _idp().hasher.hash(password)
+        from ..errors import PasswordPolicyError
+        from ..password.service import set_password
+
+        try:
+            set_password(user, password)
+        except PasswordPolicyError as exc:
+            raise InvalidInput("the password does not meet the policy: " + str(exc)) from None
+        user.activated_at = now
     db.session.add(user)
     db.session.flush()
     audit.record("user_created", user_id=user.id, subject=email)

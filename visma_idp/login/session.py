@@ -59,7 +59,8 @@ def current_session() -> SsoSession | None:
     if raw and len(raw) < 200:
         row = queries.session_by_digest(digest(raw))
         now = _idp().clock.now()
-        if row is not None and row.ended_at is None and row.expires_at > now and row.user.is_active:
+        if (row is not None and row.ended_at is None and row.expires_at > now and row.user.is_active
+                and row.user.locked_at is None):
             found = row
     g.idp_session = found
     return found

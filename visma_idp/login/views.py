@@ -105,6 +105,11 @@ def password():
                                error=_("Wrong email address or password.")), 401
 
     idp.throttle.succeeded(email_value)
+    if user.locked_at is not None:
+        # only someone who knows the password learns of the lock
+        audit.record("login_refused_locked", outcome="failure", user_id=user.id, subject=email_value)
+        db.session.commit()
+        return render_template("login_locked.html", email=email_value), 403
     if idp.hasher.needs_rehash(user.password_hash):
         user.password_hash = idp.hasher.hash(secret)
     start_session(user, amr=["pwd"], acr=ACR_PASSWORD)

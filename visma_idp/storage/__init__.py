@@ -5,12 +5,16 @@ protocol and login code run), so the rest of the package reads as protocol.
 """
 
 from .models import (  # noqa: F401
+    AccountToken,
     AuditEvent,
     AuthorizationCode,
     Base,
     Client,
     ClientSnapshot,
     Consent,
+    MailOutbox,
+    PasswordHistory,
+    ProfileChangeNotice,
     SeenJti,
     SigningKey,
     SsoSession,

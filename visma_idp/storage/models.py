@@ -51,6 +51,28 @@ class User(db.Model):  # type: ignore[name-defined]
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
+    # account lifecycle: a user created without a password is "pending" until
+    # activated; "locked" (set by the "this wasn't me" link of an email change)
+    # refuses sign-in until the password is reset
+    activated_at: Mapped[int | None] = mapped_column(BigInteger)
+    locked_at: Mapped[int | None] = mapped_column(BigInteger)
+    password_changed_at: Mapped[int | None] = mapped_column(BigInteger)
+    # "Changed my account details" emails (security changes are always sent)
+    notify_profile_changes: Mapped[bool] = mapped_column(Boolean, default=True)
+    # the company (agreement) name the password policy compares against until
+    # the agreements issue brings real memberships
+    company_name: Mapped[str | None] = mapped_column(String(200))
+
+    @property
+    def status(self) -> str:
+        """``pending`` (never activated), ``locked``, ``disabled`` or ``active``."""
+        if not self.is_active:
+            return "disabled"
+        if self.locked_at is not None:
+            return "locked"
+        if self.password_hash is None:
+            return "pending"
+        return "active"
 
     def get_user_id(self) -> int:
         return self.id
@@ -337,3 +359,80 @@ class SeenJti(db.Model):  # type: ignore[name-defined]
 
     jti_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class AccountToken(db.Model):  # type: ignore[name-defined]
+    """A single-use link sent by email, stored as the SHA-256 digest of its
+    random value. ``kind``: ``activation`` (7 days), ``reset`` and
+    ``login_link`` (30 minutes; a newer request or the other link voids
+    both), ``email_change`` (sent to the new address) and ``email_cancel``
+    ("this wasn't me", sent to the old one). ``data`` holds what the link
+    acts on (the new email address)."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
+    voided_at: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any] | None] = mapped_column(Json)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class PasswordHistory(db.Model):  # type: ignore[name-defined]
+    """Earlier password hashes, for the optional "last N not reused" rule."""
+
+    __tablename__ = "password_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class MailOutbox(db.Model):  # type: ignore[name-defined]
+    """A composed message waiting to leave (or gone). Written in the same
+    transaction as the change that causes it; the mail worker sends it.
+
+    ``status``: ``pending`` → ``sent``, or ``failed`` after the last retry.
+    ``lease_until`` is set when a worker claims the row, so two workers never
+    send one message; ``message_id`` stays the same across retries."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    to_addr: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(300))
+    text_body: Mapped[str] = mapped_column(Text)
+    html_body: Mapped[str] = mapped_column(Text)
+    locale: Mapped[str] = mapped_column(String(16))
+    message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    lease_until: Mapped[int | None] = mapped_column(BigInteger)
+    sent_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class ProfileChangeNotice(db.Model):  # type: ignore[name-defined]
+    """Profile changes waiting to be told to the user in one email. The first
+    change opens the batch; changes until ``due_at`` join it; the mail worker
+    turns a due batch into one "your account details were changed" message."""
+
+    __tablename__ = "profile_change_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    fields: Mapped[list[str]] = mapped_column(Json, default=list)
+    first_at: Mapped[int] = mapped_column(BigInteger)
+    due_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    sent_at: Mapped[int | None] = mapped_column(BigInteger)

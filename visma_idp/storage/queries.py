@@ -123,3 +123,9 @@ def end_sessions_of_user(user_id: int, now: int, except_id: str | None = None) -
 
 def consent_for(user_id: int, client_id: str) -> Consent | None:
     return db.session.scalar(select(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id))
+
+
+def revoke_tokens_of_user(user_id: int, now: int) -> int:
+    """Revoke every live refresh and access token of a user (password reset or change)."""
+    result = _exec(update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None)).values(revoked_at=now))
+    return result.rowcount
