@@ -151,14 +151,16 @@ class IdentityProvider:
 
             from .login.session import current_session, get_transaction
 
-            sess = current_session()
-            if sess is not None and sess.user.locale in LOCALES:
-                return sess.user.locale
+            # 1. a choice made with the language switcher in this browser,
+            # 2. the signed-in user's setting, 3. ui_locales, 4. Accept-Language
             chosen = request.args.get("lang")
             if chosen in LOCALES:
                 session["lang"] = chosen
             if session.get("lang") in LOCALES:
                 return session["lang"]
+            sess = current_session()
+            if sess is not None and sess.user.locale in LOCALES:
+                return sess.user.locale
             tx = get_transaction(request.values.get("tx"))
             wanted = request.args.get("ui_locales") or (tx["params"].get("ui_locales") if tx else None)
             for tag in (wanted or "").split():

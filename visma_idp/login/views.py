@@ -112,9 +112,19 @@ def password():
         return render_template("login_locked.html", email=email_value), 403
     if idp.hasher.needs_rehash(user.password_hash):
         user.password_hash = idp.hasher.hash(secret)
-    start_session(user, amr=["pwd"], acr=ACR_PASSWORD)
-    audit.record("login_succeeded", user_id=user.id, subject=email_value)
-    if tx_id:
+    return first_factor_done(user, amr=["pwd"], tx_id=tx_id, event_subject=email_value)
+
+
+def first_factor_done(user, *, amr: list[str], tx_id: str | None, event_subject: str | None = None,
+                      details: dict | None = None):
+    """The user proved the first factor (password, one-time login link):
+    start a new SSO session and carry on with the pending authorization
+    request, or go to the home page. The second-factor step hooks in here,
+    so no way in skips it."""
+    start_session(user, amr=amr, acr=ACR_PASSWORD)
+    audit.record("login_succeeded", user_id=user.id, subject=event_subject or user.email,
+                 details={"amr": amr, **(details or {})})
+    if tx_id and get_transaction(tx_id) is not None:
         from ..oidc.views import resume_authorization
 
         # the login and the code it leads to go to the database in one
@@ -124,7 +134,7 @@ def password():
         db.session.commit()
         return resp
     db.session.commit()
-    return redirect(_after_login_url(tx_id))
+    return redirect(_after_login_url(None))
 
 
 def _throttled(email_value, tx_id, verdict):
