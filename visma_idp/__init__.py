@@ -141,7 +141,13 @@ class IdentityProvider:
         self.throttle = Throttle(s, self.clock)
 
     def _setup_i18n(self, app: Flask) -> None:
+        from pathlib import Path
+
         app.config.setdefault("BABEL_DEFAULT_LOCALE", self.settings["DEFAULT_LOCALE"])
+        # our catalogues wherever the package is installed (the host app may add its own before them)
+        ours = str(Path(__file__).resolve().parent / "translations")
+        theirs = app.config.get("BABEL_TRANSLATION_DIRECTORIES")
+        app.config["BABEL_TRANSLATION_DIRECTORIES"] = f"{theirs};{ours}" if theirs and ours not in theirs else ours
 
         def select_locale():
             from flask import has_request_context, session
