@@ -50,6 +50,7 @@ class IdentityProvider:
         self._setup_login()
         self._setup_i18n(app)
         self._setup_blueprints(app)
+        self._setup_mail(app)
         self._setup_logging()
         app.extensions["visma_idp"] = self
 
@@ -196,6 +197,13 @@ class IdentityProvider:
         app.register_blueprint(dev_outbox_bp)
         for name in ("authorize", "token", "introspect", "revoke", "userinfo", "end_session"):
             self.csrf.exempt(f"visma_idp.oidc.views.{name}")
+
+    def _setup_mail(self, app: Flask) -> None:
+        from .notify.console import install_console
+        from .notify.outbox import install_flush
+
+        install_flush(app, self)  # MAIL_FLUSH_AFTER_REQUEST: send right after the response
+        install_console(app, self)  # demo mode: queued messages are told in the console
 
     def _setup_logging(self) -> None:
         logging.getLogger("visma_idp").setLevel(self.settings["LOG_LEVEL"].upper())

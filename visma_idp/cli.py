@@ -105,6 +105,8 @@ def serve(host: str, port: int, workers: int, threads: int, server_kind: str, de
     then runs granian (default) or gunicorn (gthread workers) on
     visma_idp.wsgi:app; with --dev, Flask's development server with the reloader.
     """
+    if dev or demo:  # no mail worker runs beside a dev or demo server: send right after the response
+        os.environ.setdefault("VISMA_IDP_MAIL_FLUSH_AFTER_REQUEST", "true")
     if demo:
         os.environ["VISMA_IDP_MODE"] = "demo"
         if "VISMA_IDP_ISSUER" not in os.environ and "VISMA_IDP_CONFIG" not in os.environ:
@@ -238,7 +240,7 @@ def db_current() -> None:
 
 @main.group()
 def users() -> None:
-    """Create and list users."""
+    """Create (or invite) and list users."""
 
 
 def _read_password() -> str:
@@ -251,12 +253,29 @@ def _read_password() -> str:
 @click.option("--email", required=True, help="Sign-in email address.")
 @click.option("--name", required=True, help="Full name.")
 @click.option("--password", help="Password (default: prompted, or one line read from stdin).")
-def users_create(email: str, name: str, password: str | None) -> None:
-    """Create a user; the password must satisfy the password policy."""
-    from .admin.service import create_user
+@click.option("--invite", is_flag=True,
+              help="Set no password: create a pending account and email its owner a Welcome message with an "
+                   "activation link (the mail worker sends it).")
+def users_create(email: str, name: str, password: str | None, invite: bool) -> None:
+    """Create a user.
+
+    With --invite the account waits for activation: its owner gets a Welcome
+    email whose link (single use, ACTIVATION_LIFETIME) lets them choose a
+    password. Otherwise the password comes from --password, a prompt, or one
+    line on stdin, and must satisfy the password policy.
+    """
+    from .admin.service import create_user, invite_user
     from .storage import db
 
+    if invite and password is not None:
+        raise InvalidInput("use either --password or --invite, not both")
     app = _app()
+    if invite:
+        with app.app_context():
+            user = invite_user(email, name)
+            db.session.commit()
+            click.echo(f"created user {user.id} {user.email} (pending: activation email queued)")
+        return
     if password is None:
         password = _read_password()
     if not password:
@@ -267,14 +286,32 @@ def users_create(email: str, name: str, password: str | None) -> None:
         click.echo(f"created user {user.id} {user.email}")
 
 
-@users.command("list")
-def users_list() -> None:
-    """List users."""
-    from .admin.service import list_users
+@users.command("resend-activation")
+@click.option("--email", required=True, help="Email address of the pending account.")
+def users_resend_activation(email: str) -> None:
+    """Email a pending user a new activation link; earlier links stop working."""
+    from .admin.service import resend_activation
+    from .storage import db, queries
 
     app = _app()
     with app.app_context():
-        rows = [[u.id, u.email, u.name, "yes" if u.is_active else "no"] for u in list_users()]
+        user = queries.user_by_email(email.strip().lower())
+        if user is None:
+            raise InvalidInput(f"no user with email {email}")
+        resend_activation(user)
+        db.session.commit()
+        click.echo(f"activation email queued for {user.email}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List users; `active` is yes, no (disabled), pending (not activated yet) or locked."""
+    from .admin.service import list_users
+
+    app = _app()
+    shown = {"active": "yes", "disabled": "no"}
+    with app.app_context():
+        rows = [[u.id, u.email, u.name, shown.get(u.status, u.status)] for u in list_users()]
     _table(["id", "email", "name", "active"], rows)
 
 
@@ -426,6 +463,175 @@ def keys_rotate() -> None:
         db.session.commit()
         for key in fresh:
             click.echo(f"{key.alg:<6} {key.kid} active")
+
+
+# -- mail --------------------------------------------------------------------
+
+
+@main.group()
+def mail() -> None:
+    """Outgoing mail: run the worker, read the outbox, retry failed messages."""
+
+
+MAIL_BATCH = 100
+
+
+def _mail_settings(idp) -> str:
+    """Where mail goes, checked before the first round (a wrong SMTP_URL is exit status 2)."""
+    from .notify.smtp import SmtpSettings
+
+    url = idp.settings["SMTP_URL"]
+    if not url:
+        return "nowhere: SMTP_URL is not set, messages stay in the outbox"
+    try:
+        return SmtpSettings.from_url(url, idp.settings["SMTP_TIMEOUT"]).describe()
+    except ValueError as exc:
+        raise ConfigError("SMTP_URL", str(exc)) from None
+
+
+@mail.command("worker")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds to wait between rounds when nothing more is due.")
+def mail_worker(once: bool, interval: float) -> None:
+    """Send due mail from the outbox, with retries, until stopped.
+
+    Each round first turns due profile-change batches into messages, then
+    sends what is due. SIGTERM or SIGINT let the current round finish, then
+    the worker exits with status 0. Run as many workers as you like, on as
+    many nodes: a message is claimed before it is sent, so none goes twice.
+    """
+    import signal
+    import threading
+
+    from .notify.outbox import run_once
+
+    app = _app()
+    idp = app.extensions["visma_idp"]
+    click.echo(f"visma-idp mail worker: sending to {_mail_settings(idp)}")
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+    if not once and threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        while not stop.is_set():
+            try:
+                with app.app_context():
+                    report = run_once(idp, limit=MAIL_BATCH)
+            except Exception as exc:  # noqa: BLE001 - the database is away: try again next round
+                if once:
+                    raise InvalidInput(f"mail round failed: {type(exc).__name__}: {exc}") from exc
+                click.echo(f"{_when(idp.clock.now())} mail round failed: {type(exc).__name__}: {exc}", err=True)
+                stop.wait(interval)
+                continue
+            if report.tried or report.notices:
+                click.echo(f"{_when(idp.clock.now())} {report}")
+            if report.tried >= MAIL_BATCH:
+                continue  # more is due: no pause
+            if once:
+                break
+            stop.wait(interval)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if not once:
+        click.echo("visma-idp mail worker: stopped")
+
+
+def _outbox_row(message_id: int):
+    from .storage import MailOutbox, db
+
+    row = db.session.get(MailOutbox, message_id)
+    if row is None:
+        raise InvalidInput(f"no message {message_id} in the outbox")
+    return row
+
+
+@mail.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]), help="Only messages in this state.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="At most this many, newest first.")
+def mail_list(status: str | None, limit: int) -> None:
+    """List outbox messages (never their text: see `mail show`)."""
+    from sqlalchemy import select
+
+    from .storage import MailOutbox, db
+
+    app = _app()
+    with app.app_context():
+        query = select(MailOutbox).order_by(MailOutbox.id.desc()).limit(limit)
+        if status:
+            query = query.where(MailOutbox.status == status)
+        rows = [
+            [m.id, _when(m.created_at), m.status, m.attempts, m.to_addr, m.kind, m.subject,
+             _when(m.sent_at if m.status == "sent" else m.next_attempt_at if m.status == "pending" else None),
+             (m.last_error or "")[:60] or None]
+            for m in db.session.scalars(query)
+        ]
+    _table(["id", "created", "status", "tries", "to", "kind", "subject", "sent/next", "last_error"], rows)
+
+
+@mail.command("show")
+@click.argument("message_id", type=int)
+@click.option("--html", "as_html", is_flag=True, help="Print the HTML part instead of the plain text.")
+def mail_show(message_id: int, as_html: bool) -> None:
+    """Print one message: its headers and its plain-text part."""
+    app = _app()
+    with app.app_context():
+        m = _outbox_row(message_id)
+        for label, value in (
+            ("Message-ID", m.message_id), ("To", m.to_addr), ("Subject", m.subject), ("Kind", m.kind),
+            ("Language", m.locale), ("Created", _when(m.created_at)), ("Status", m.status),
+            ("Tries", m.attempts), ("Sent", _when(m.sent_at)),
+            ("Next try", _when(m.next_attempt_at) if m.status == "pending" else None), ("Last error", m.last_error),
+        ):
+            if value is not None:
+                click.echo(f"{label + ':':<12}{value}")
+        click.echo("")
+        click.echo((m.html_body if as_html else m.text_body).rstrip("\n"))
+
+
+@mail.command("retry")
+@click.argument("message_id", type=int, required=False)
+@click.option("--failed", "all_failed", is_flag=True, help="Every failed message.")
+def mail_retry(message_id: int | None, all_failed: bool) -> None:
+    """Send a message again: a failed one goes back to pending with a fresh
+    count of tries; a pending one is due at once. A sent message is never
+    sent again."""
+    from sqlalchemy import update
+
+    from . import audit
+    from .storage import MailOutbox, db
+
+    if (message_id is None) == (not all_failed):
+        raise InvalidInput("give a message id or --failed (not both)")
+    app = _app()
+    idp = app.extensions["visma_idp"]
+    with app.app_context():
+        now = idp.clock.now()
+        if all_failed:
+            where = [MailOutbox.status == "failed"]
+        else:
+            assert message_id is not None
+            row = _outbox_row(message_id)
+            if row.status == "sent":
+                raise InvalidInput(f"message {message_id} was sent at {_when(row.sent_at)}; it is not sent twice")
+            where = [MailOutbox.id == message_id, MailOutbox.status.in_(["failed", "pending"])]
+        ids = list(db.session.scalars(db.select(MailOutbox.id).where(*where).order_by(MailOutbox.id)))
+        if ids:
+            db.session.execute(
+                update(MailOutbox).where(MailOutbox.id.in_(ids), MailOutbox.status == "failed")
+                .values(status="pending", attempts=0, lease_until=None, next_attempt_at=now),
+                execution_options={"synchronize_session": False},
+            )
+            db.session.execute(
+                update(MailOutbox).where(MailOutbox.id.in_(ids), MailOutbox.status == "pending")
+                .values(next_attempt_at=now),
+                execution_options={"synchronize_session": False},
+            )
+            audit.record("mail_retry", details={"messages": ids})
+        db.session.commit()
+    click.echo(f"{len(ids)} message(s) due now: {' '.join(map(str, ids)) or '-'}")
 
 
 if __name__ == "__main__":  # pragma: no cover

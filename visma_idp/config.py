@@ -111,8 +111,10 @@ SETTINGS: tuple[Setting, ...] = (
             "Optional Redis URL (`redis://127.0.0.1:6379/0`); login throttling is shared across nodes through it."),
     Setting("SMTP_URL", None, _optional_str,
             "Optional SMTP URL for outgoing mail: `smtp://user:pass@host:587` (STARTTLS when the server offers it; "
-            "`?starttls=require` refuses to send without it), `smtps://host:465` (TLS from the start). Without it "
-            "mail stays in the outbox table, readable at `/dev/outbox` in demo mode and with `visma-idp mail list`."),
+            "`?starttls=require` refuses to send without it, `?starttls=never` never tries), `smtps://host:465` "
+            "(TLS from the start); `?ca_file=/path.pem` trusts a private CA. A password is never sent without TLS "
+            "unless the URL says `starttls=never`. Without it mail stays in the outbox table, readable at "
+            "`/dev/outbox` in demo mode and with `visma-idp mail list` / `mail show`. See docs/mail.md."),
     Setting("MAIL_FROM", None, _optional_str,
             "The From address of every message. Default: `no-reply@<issuer host>`."),
     Setting("SMTP_TIMEOUT", 10.0, _float(0.5), "Seconds to wait for the SMTP server before a try counts as failed."),
@@ -121,8 +123,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAIL_RETRY_SECONDS", 30, _int(1),
             "Wait after the first failed try; it doubles with every further failure, up to one hour."),
     Setting("MAIL_FLUSH_AFTER_REQUEST", False, _bool,
-            "Send due mail right after each request that queued some (the dev server and demo mode turn it on; "
-            "production runs `visma-idp mail worker`)."),
+            "Send due mail right after each request that queued some, or every 30 s at most (the dev server and "
+            "demo mode turn it on; production runs `visma-idp mail worker`)."),
     Setting("NOTIFY_BATCH_SECONDS", 900, _int(0),
             "Profile changes within this many seconds of the first are told to the user in one email."),
     Setting("ACTIVATION_LIFETIME", 7 * 24 * 3600, _int(60), "Seconds an activation link stays valid (7 days)."),

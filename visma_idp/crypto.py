@@ -60,5 +60,5 @@ class Secrets:
             return self._fernet.decrypt(token.encode("ascii"))
         except InvalidToken as exc:
             raise ValueError(
-                "cannot decrypt a stored private key: was VISMA_IDP_SECRET_KEY changed?"
+                "cannot decrypt a stored secret (a private key or a queued message): was VISMA_IDP_SECRET_KEY changed?"
             ) from exc

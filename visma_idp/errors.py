@@ -27,4 +27,4 @@ class PasswordPolicyError(VismaIdpError):
 
     def __init__(self, violations: list):
         self.violations = violations
-        super().__init__("; ".join(v.message() for v in violations))
+        super().__init__(" ".join(v.message() for v in violations))  # whole sentences

@@ -127,3 +127,20 @@ def test_password_is_stored_as_argon2id(app, flow):
         stored = queries.user_by_email(flow.email).password_hash
     assert stored.startswith("$argon2id$")
     assert flow.password not in stored
+
+
+def test_queued_mail_keeps_its_links_encrypted(app, client, make_user, mailbox, settings):
+    """A reset mail carries two live links; the outbox row must not give them away."""
+    from tests.password.recovery import forgot, reset_links
+
+    make_user(email="kari@example.no")
+    app.extensions["visma_idp"].settings["POW_DIFFICULTY"] = 4
+    assert forgot(client, "kari@example.no").status_code == 200
+    stored_before_sending = all_stored_text(app)
+    reset, login = reset_links(mailbox.last("kari@example.no"))  # now delivered through SMTP
+    raws = [reset.rsplit("/", 1)[1], login.rsplit("/", 1)[1]]
+    for stored in (stored_before_sending, all_stored_text(app)):
+        assert any(table == "mail_outbox" for table, _c, _v in stored)
+        for raw in raws:
+            hits = [(table, column) for table, column, text in stored if raw in text]
+            assert not hits, f"a live link is stored in plain text at {hits}"

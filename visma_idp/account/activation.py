@@ -1,7 +1,175 @@
-"""Account activation: the Welcome link, setting the first password, resending the link."""
+"""Account activation: the Welcome link, setting the first password, resending the link.
+
+- ``GET /activate/<token>`` shows the set-password form while the link is
+  live (it does not use the link up); ``POST`` uses it: the password must
+  meet the policy, then the account is active, its email verified, and the
+  user is sent to the sign-in page with the address filled in. Activation
+  does not sign in by itself: the first sign-in is a normal one, so every
+  step a later login needs (a second factor) applies to it too.
+- An expired, used or unknown link shows ``link_invalid.html`` (410 or 404)
+  with a form that asks for a new link: ``POST /activate/resend`` gives the
+  same answer whether or not a pending account has that address, and is
+  throttled per address and per IP (silently: over the limit nothing is sent).
+
+The pages shared by the other mailed links (``link_invalid_page``) and the
+silent quota (:func:`within_quota`) live here too.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from .. import audit
+from ..errors import PasswordPolicyError
+from ..storage import db, queries
+from . import tokens
 
 bp = Blueprint("activation", __name__)
+
+MAX_EMAIL = 320
+RESEND_WINDOW = 3600
+RESEND_PER_EMAIL = 3  # new activation links per address per window
+RESEND_PER_IP = 20  # resend requests per client IP per window
+
+
+def _idp():
+    return current_app.extensions["visma_idp"]
+
+
+def clean_email(value: str | None) -> str | None:
+    """The address lower-cased, or None when it is not one (no spaces or control characters)."""
+    value = (value or "").strip()
+    if not value or len(value) > MAX_EMAIL or "@" not in value:
+        return None
+    if not all(ch.isprintable() and not ch.isspace() for ch in value):
+        return None
+    return value.lower()
+
+
+def within_quota(key: str, limit: int, window: int) -> bool:
+    """Count one request against ``key`` (shared throttle store: memory or
+    Redis); False once ``limit`` requests were counted within ``window`` seconds."""
+    idp = _idp()
+    _count, wait = idp.throttle.store.take(key, idp.clock.time(), window,
+                                           lambda count, _last, _now: 1 if count >= limit else 0)
+    return wait == 0
+
+
+def link_invalid_page(reason: str, kind: str, user_id: int | None = None):
+    """The page for a mailed link that cannot be used: 404 unknown, 410
+    expired/used/voided, 403 for an account that may not use it (disabled,
+    pending). A refused post (someone tried to act on the link) is audited
+    as ``link_refused``; merely opening it is not (mail scanners do that)."""
+    status = {"unknown": 404, "disabled": 403, "pending": 403}.get(reason, 410)
+    if request.method == "POST":
+        db.session.rollback()
+        audit.record("link_refused", outcome="failure", user_id=user_id, details={"kind": kind, "reason": reason})
+        db.session.commit()
+    return render_template("link_invalid.html", reason=reason, kind=kind, email=""), status
+
+
+def refused(exc: tokens.LinkInvalid, kind: str):
+    """:func:`link_invalid_page` for a :class:`~.tokens.LinkInvalid`."""
+    return link_invalid_page(exc.reason, kind, exc.token.user_id if exc.token is not None else None)
+
+
+def new_password_errors(password: str, password2: str, user) -> tuple[list[str], bool]:
+    """Check a new password typed twice, without storing it.
+
+    Returns:
+        (every policy problem as a message, whether the two fields differ).
+    """
+    from ..password.service import violations
+
+    problems = [v.message() for v in violations(password, user)] if password else [_("Enter a new password.")]
+    return problems, password2 != password
+
+
+def _form_page(template: str, token: str, user, errors: list[str], mismatch: bool = False, status: int = 200):
+    return render_template(template, token=token, user=user, errors=errors, mismatch=mismatch), status
+
+
+@bp.route("/activate/<token>", methods=["GET", "POST"])
+def activate(token: str):
+    try:
+        row = tokens.peek(token, (tokens.ACTIVATION,))
+    except tokens.LinkInvalid as exc:
+        return refused(exc, "activation")
+    user = row.user
+    if not user.is_active:
+        return link_invalid_page("disabled", "activation", user.id)
+    if user.status != "pending":  # activated some other way meanwhile (a password reset)
+        return link_invalid_page("used", "activation", user.id)
+    if request.method == "GET":
+        return _form_page("activate.html", token, user, [])
+
+    password = request.form.get("password") or ""
+    problems, mismatch = new_password_errors(password, request.form.get("password2") or "", user)
+    if problems or mismatch:
+        return _form_page("activate.html", token, user, problems, mismatch, 400)
+    try:
+        tokens.redeem(token, (tokens.ACTIVATION,))
+    except tokens.LinkInvalid as exc:  # used meanwhile by another click
+        return refused(exc, "activation")
+    from ..password.service import set_password
+
+    try:
+        set_password(user, password)
+    except PasswordPolicyError as exc:  # pragma: no cover - checked just above
+        db.session.rollback()
+        return _form_page("activate.html", token, user, [v.message() for v in exc.violations], status=400)
+    now = _idp().clock.now()
+    user.activated_at = now
+    user.email_verified = True
+    user.updated_at = now
+    tokens.void(user.id, (tokens.ACTIVATION,), now=now)
+    audit.record("account_activated", user_id=user.id, subject=user.email)
+    db.session.commit()
+    session["login_email"] = user.email
+    return redirect(_idp().url("activation.done"))
+
+
+@bp.get("/activate/done")
+def done():
+    return render_template("activate_done.html", state="activated",
+                           signin_url=_signin_url(session.get("login_email")))
+
+
+@bp.post("/activate/resend")
+def resend():
+    email = clean_email(request.form.get("email"))
+    if email is None:
+        return render_template("link_invalid.html", reason="resend", kind="activation",
+                               email=(request.form.get("email") or "")[:MAX_EMAIL],
+                               error=_("Enter your email address, like name@example.com.")), 400
+    allowed = within_quota("activation-resend:email:" + email, RESEND_PER_EMAIL, RESEND_WINDOW)
+    allowed = within_quota("activation-resend:ip:" + (request.remote_addr or "-"), RESEND_PER_IP,
+                           RESEND_WINDOW) and allowed
+    user = queries.user_by_email(email)
+    if allowed and user is not None and user.status == "pending":
+        from ..admin.service import resend_activation
+
+        resend_activation(user)
+    else:
+        audit.record("activation_resend_refused", outcome="failure", subject=email,
+                     details={"reason": "throttled" if not allowed else "not_pending"})
+    db.session.commit()
+    return redirect(_idp().url("activation.sent"))
+
+
+@bp.get("/activate/sent")
+def sent():
+    return render_template("activate_done.html", state="resent", signin_url=_signin_url(None))
+
+
+def _signin_url(email: str | None) -> str:
+    idp = _idp()
+    return idp.url("login.password") if email else idp.url("login.email")
+
+
+@bp.errorhandler(CSRFError)
+def csrf_error(_error):
+    return render_template("error.html", title=_("This page has expired"),
+                           message=_("Reload the page and try again.")), 400

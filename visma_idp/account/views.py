@@ -1,12 +1,380 @@
-"""My details, profile, security settings, sessions and activity."""
+"""My details (the account console): profile, notification settings, and
+Security: change password, change email, sessions, recent activity.
+
+Every page needs a signed-in SSO session (otherwise: the sign-in page);
+every form posts to its own URL with the CSRF token; a failed post
+re-renders the page with 400 and the message next to its field; a
+successful one redirects back (303) with a confirmation kept in the
+session cookie for the next page view. The email-change confirmation and
+"this wasn't me" links work without a session (the link is the proof).
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
+
+from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask_babel import gettext as _
+
+from .. import audit
+from ..errors import PasswordPolicyError
+from ..login.session import current_session, end_current_session
+from ..notify.messages import queue
+from ..password.service import set_password
+from ..storage import SsoSession, User, db
+from . import activity, email_change, tokens
+from .profile import ProfileForm, update_profile, validate
+from .sessions import revoke_everything
 
 bp = Blueprint("account", __name__)
 
+MAX_PASSWORD = 1024
+DONE_KEY = "account_done"
+
+
+def _idp():
+    return current_app.extensions["visma_idp"]
+
+
+def _to_sign_in():
+    return redirect(_idp().url("login.email"), 303 if request.method == "POST" else 302)
+
+
+def _back(section: str, done: str, **values: Any):
+    """PRG: remember the confirmation for the next view of the page, go back to it."""
+    session[DONE_KEY] = {"key": done, "section": section, **values}
+    anchor = "email-title" if section == "email" else section
+    return redirect(_idp().url("account.details") + "#" + anchor, 303)
+
+
+def _done_message(done: dict[str, Any] | None) -> dict[str, str] | None:
+    if not isinstance(done, dict):
+        return None
+    key = done.get("key")
+    if key == "profile":
+        text = _("Your details are saved.")
+    elif key == "profile_same":
+        text = _("Nothing to save: your details are as they were.")
+    elif key == "notifications":
+        text = _("Your notification settings are saved.")
+    elif key == "email_sent":
+        text = _("We sent a link to %(email)s. Open it within %(hours)d hours to confirm the new address. "
+                 "Until then, sign in with your current address.",
+                 email=str(done.get("email", "")), hours=int(done.get("hours", 24)))
+    elif key == "signed_out_others":
+        text = _("You are now signed out everywhere except on this device.")
+    elif key == "session_ended":
+        text = _("The session is ended.")
+    else:
+        return None
+    return {"section": str(done.get("section", "")), "text": text}
+
+
+def _page(sess: SsoSession, *, status: int = 200, profile: ProfileForm | None = None,
+          errors: dict[str, Any] | None = None, values: dict[str, str] | None = None,
+          headers: dict[str, str] | None = None):
+    user = sess.user
+    zone = activity.user_zone(user)
+    done = _done_message(session.pop(DONE_KEY, None)) if status == 200 else None
+    sessions = [
+        {
+            "id": row.public_id,
+            "current": row.id == sess.id,
+            "device": activity.device_label(row.user_agent),
+            "ip": row.ip,
+            "started": activity.format_time(row.created_at, zone),
+            "started_iso": activity.iso_time(row.created_at),
+            "seen": activity.format_time(row.last_seen_at, zone),
+            "seen_iso": activity.iso_time(row.last_seen_at),
+        }
+        for row in activity.live_sessions(user.id)
+    ]
+    sessions.sort(key=lambda s: not s["current"])  # this device first
+    events = [
+        {"label": item.label, "when": activity.format_time(item.at, zone), "iso": activity.iso_time(item.at),
+         "ip": item.ip, "device": item.device, "failed": item.failed}
+        for item in activity.recent_activity(user.id)
+    ]
+    body = render_template(
+        "account.html", user=user, sess=sess,
+        profile=profile or ProfileForm.of_user(user, _current_locale()),
+        errors=errors or {}, values=values or {}, done=done, sessions=sessions, events=events,
+        zone=activity.zone_name(zone), email_hours=max(1, _idp().settings["EMAIL_CHANGE_LIFETIME"] // 3600),
+    )
+    return body, status, headers or {}
+
+
+def _current_locale() -> str:
+    from flask_babel import get_locale
+
+    return str(get_locale() or _idp().settings["DEFAULT_LOCALE"])
+
+
+def _signed_in() -> SsoSession | None:
+    return current_session()
+
+
+# -- the page ----------------------------------------------------------------------
 
 @bp.get("/account")
 def details():
-    return "My details"
+    sess = _signed_in()
+    if sess is None:
+        return _to_sign_in()
+    activity.touch(sess)
+    resp = _page(sess)
+    db.session.commit()
+    return resp
+
+
+def _form_url_get():
+    """A form URL opened with GET (the language switcher on an error page): go to the page."""
+    lang = request.args.get("lang")
+    if lang:
+        return redirect(_idp().url("account.details", lang=lang))
+    return redirect(_idp().url("account.details"))
+
+
+# -- My details --------------------------------------------------------------------
+
+@bp.route("/account/profile", methods=["GET", "POST"])
+def profile():
+    if request.method == "GET":
+        return _form_url_get()
+    sess = _signed_in()
+    if sess is None:
+        return _to_sign_in()
+    user = sess.user
+    form = ProfileForm.of_form(request.form)
+    values = validate(form)
+    if form.errors:
+        return _page(sess, status=400, profile=form, errors={f"profile.{k}": v for k, v in form.errors.items()})
+    changed = update_profile(user, values)
+    # the saved language wins over a switcher choice made in this browser
+    session.pop("lang", None)
+    db.session.commit()
+    return _back("details", "profile" if changed else "profile_same")
+
+
+@bp.route("/account/notifications", methods=["GET", "POST"])
+def notification_settings():
+    if request.method == "GET":
+        return _form_url_get()
+    sess = _signed_in()
+    if sess is None:
+        return _to_sign_in()
+    user = sess.user
+    wanted = request.form.get("notify_profile_changes") == "on"
+    if user.notify_profile_changes != wanted:
+        user.notify_profile_changes = wanted
+        user.updated_at = _idp().clock.now()
+        audit.record("notification_settings_changed", user_id=user.id, subject=user.email,
+                     details={"notify_profile_changes": wanted})
+    db.session.commit()
+    return _back("notifications", "notifications")
+
+
+# -- Security: the current password --------------------------------------------------
+
+def _check_current_password(user: User, secret: str, failed_event: str):
+    """Verify the current password, throttled with the login's per-account
+    budget. Returns None when it is right, else (message, status, headers)."""
+    idp = _idp()
+    ip = request.remote_addr
+    verdict = idp.throttle.attempt(user.email, ip)
+    if not verdict.allowed:
+        audit.record("login_throttled", outcome="failure", user_id=user.id, subject=user.email,
+                     details={"wait_seconds": verdict.wait_seconds, "locked": verdict.locked})
+        db.session.commit()
+        return _throttled_message(verdict), 429, {"Retry-After": str(verdict.wait_seconds)}
+    if not idp.hasher.verify(user.password_hash, secret[:MAX_PASSWORD]):
+        after = idp.throttle.failed(user.email, ip)
+        audit.record(failed_event, outcome="failure", user_id=user.id, subject=user.email)
+        db.session.commit()
+        if after.locked:
+            return _throttled_message(after), 429, {"Retry-After": str(after.wait_seconds)}
+        return _("The current password is not right."), 400, {}
+    idp.throttle.succeeded(user.email)
+    return None
+
+
+def _throttled_message(verdict) -> str:
+    if verdict.locked:
+        minutes = max(1, (verdict.wait_seconds + 59) // 60)
+        return _("Too many wrong passwords. Try again in %(minutes)d minute(s).", minutes=minutes)
+    return _("Too many wrong passwords. Wait %(seconds)d second(s) and try again.", seconds=verdict.wait_seconds)
+
+
+# -- Security: change password -------------------------------------------------------
+
+@bp.route("/account/password", methods=["GET", "POST"])
+def change_password():
+    if request.method == "GET":
+        return _form_url_get()
+    sess = _signed_in()
+    if sess is None:
+        return _to_sign_in()
+    user = sess.user
+    current = request.form.get("current_password") or ""
+    new = request.form.get("password") or ""
+    again = request.form.get("password2") or ""
+    errors: dict[str, Any] = {}
+    if not current:
+        errors["password.current"] = _("Enter your current password.")
+    if not new:
+        errors["password.new"] = [_("Enter a new password.")]
+    elif len(new) > MAX_PASSWORD:
+        errors["password.new"] = [_("The new password is too long.")]
+    if errors:
+        return _page(sess, status=400, errors=errors)
+    failed = _check_current_password(user, current, "password_change_failed")
+    if failed is not None:
+        message, status, headers = failed
+        return _page(sess, status=status, errors={"password.current": message}, headers=headers)
+    if new != again:
+        return _page(sess, status=400, errors={"password.again": _("The two new passwords are not the same.")})
+    try:
+        set_password(user, new)
+    except PasswordPolicyError as exc:
+        return _page(sess, status=400, errors={"password.new": [v.message() for v in exc.violations]})
+    user.updated_at = _idp().clock.now()
+    # everyone else is signed out, every app must sign in again, and so must this browser
+    revoke_everything(user.id, keep_session_id=sess.id, tokens=True, reason="password_changed")
+    end_current_session()
+    queue("password_changed", to=user.email, user=user, via="change")
+    audit.record("password_changed", user_id=user.id, subject=user.email, details={"via": "change"})
+    db.session.commit()
+    session["login_email"] = user.email  # the sign-in page starts with the address filled in
+    return redirect(_idp().url("account.password_changed"), 303)
+
+
+@bp.get("/account/password/changed")
+def password_changed():
+    return render_template("account_password_changed.html")
+
+
+# -- Security: change email ----------------------------------------------------------
+
+@bp.route("/account/email", methods=["GET", "POST"])
+def change_email():
+    if request.method == "GET":
+        return _form_url_get()
+    sess = _signed_in()
+    if sess is None:
+        return _to_sign_in()
+    user = sess.user
+    typed = (request.form.get("email") or "").strip()[:email_change.MAX_EMAIL]
+    current = request.form.get("current_password") or ""
+    values = {"email": typed}
+    errors: dict[str, Any] = {}
+    new = email_change.clean_address(typed)
+    if new is None:
+        errors["email.new"] = _("Enter the new email address, like name@example.com.")
+    elif new == user.email:
+        errors["email.new"] = _("This is already your email address.")
+    if not current:
+        errors["email.current"] = _("Enter your current password.")
+    if errors:
+        return _page(sess, status=400, errors=errors, values=values)
+    if email_change.requests_last_hour(user.id) >= email_change.MAX_REQUESTS_PER_HOUR:
+        return _page(sess, status=429, values=values, headers={"Retry-After": "3600"},
+                     errors={"email.new": _("You asked to change your address too many times. "
+                                            "Try again in an hour.")})
+    failed = _check_current_password(user, current, "email_change_failed")
+    if failed is not None:
+        message, status, headers = failed
+        return _page(sess, status=status, errors={"email.current": message}, values=values, headers=headers)
+    assert new is not None
+    email_change.request_change(user, new)
+    db.session.commit()
+    hours = max(1, _idp().settings["EMAIL_CHANGE_LIFETIME"] // 3600)
+    return _back("email", "email_sent", email=new, hours=hours)
+
+
+def _link_problem(exc: tokens.LinkInvalid):
+    if exc.reason == "expired":
+        message = _("This link has expired. Ask for the change again on My details.")
+    elif exc.reason == "used":
+        message = _("This link was already used.")
+    elif exc.reason == "voided":
+        message = _("This link no longer works: a newer request or a reported problem replaced it.")
+    else:
+        message = _("This link is not valid. Check that you opened the whole address from the email.")
+    status = 404 if exc.reason == "unknown" else 410
+    return render_template("error.html", title=_("The link does not work"), message=message), status
+
+
+def _token_arg() -> str | None:
+    raw = request.values.get("token")
+    return raw if isinstance(raw, str) else None
+
+
+@bp.route("/account/email/confirm", methods=["GET", "POST"])
+def email_confirm():
+    raw = _token_arg()
+    if request.method == "GET":
+        try:
+            row = tokens.peek(raw, (tokens.EMAIL_CHANGE,))
+        except tokens.LinkInvalid as exc:
+            return _link_problem(exc)
+        new = str((row.data or {}).get("email") or "")
+        if email_change.taken_by_other(new, row.user_id):
+            return render_template("account_email_confirm.html", state="taken", new_email=new), 409
+        return render_template("account_email_confirm.html", state="ask", new_email=new, token=raw)
+    try:
+        changed = email_change.confirm_change(raw)
+    except tokens.LinkInvalid as exc:
+        return _link_problem(exc)
+    except email_change.EmailChangeError as exc:
+        if exc.code == "taken":
+            row = tokens.peek(raw, (tokens.EMAIL_CHANGE,))
+            new = str((row.data or {}).get("email") or "")
+            return render_template("account_email_confirm.html", state="taken", new_email=new), 409
+        return render_template("login_locked.html"), 403
+    return render_template("account_email_confirm.html", state="done", new_email=changed.new)
+
+
+@bp.route("/account/email/cancel", methods=["GET", "POST"])
+def email_cancel():
+    raw = _token_arg()
+    if request.method == "GET":
+        try:
+            row = tokens.peek(raw, (tokens.EMAIL_CANCEL,))
+        except tokens.LinkInvalid as exc:
+            return _link_problem(exc)
+        return render_template("account_email_cancel.html", state="ask", token=raw,
+                               new_email=str((row.data or {}).get("email") or ""))
+    try:
+        result = email_change.cancel_change(raw)
+    except tokens.LinkInvalid as exc:
+        return _link_problem(exc)
+    return render_template("account_email_cancel.html", state="done", restored=result.restored,
+                           kept_other=result.kept_other, email=result.user.email)
+
+
+# -- Security: sessions --------------------------------------------------------------
+
+@bp.route("/account/sessions/others/end", methods=["GET", "POST"])
+def sessions_end_others():
+    if request.method == "GET":
+        return _form_url_get()
+    sess = _signed_in()
+    if sess is None:
+        return _to_sign_in()
+    activity.end_all_other_sessions(sess.user_id, current=sess)
+    db.session.commit()
+    return _back("sessions", "signed_out_others")
+
+
+@bp.route("/account/sessions/<public_id>/end", methods=["GET", "POST"])
+def session_end(public_id: str):
+    if request.method == "GET":
+        return _form_url_get()
+    sess = _signed_in()
+    if sess is None:
+        return _to_sign_in()
+    if not activity.end_other_session(sess.user_id, public_id, current_id=sess.id):
+        return render_template("error.html", title=_("Session not found"),
+                               message=_("There is no such session among yours. It may have ended already.")), 404
+    db.session.commit()
+    return _back("sessions", "session_ended")

@@ -25,14 +25,26 @@ def _idp():
     return current_app.extensions["visma_idp"]
 
 
-def create_user(email: str, name: str, password: str | None = None, **claims: Any) -> User:
+def create_user(email: str, name: str, password: str | None = None, *, invite: bool = True,
+                **claims: Any) -> User:
+    """Create a user; the caller commits.
+
+    With ``password`` the account is active at once (the password must meet
+    the policy). Without it the account is *pending*: it has no password and
+    no verified email until its owner follows the activation link of the
+    "Welcome" email, which is queued here unless ``invite`` is False.
+
+    Raises:
+        InvalidInput: a bad or taken email address, or a password the policy refuses.
+    """
     email = (email or "").strip().lower()
     if "@" not in email or len(email) > 320 or " " in email:
         raise InvalidInput(f"not a valid email address: {email!r}")
     if db.session.scalar(select(User).where(User.email == email)) is not None:
         raise InvalidInput(f"a user with email {email} already exists")
     now = _idp().clock.now()
-    user = User(email=email, name=name or "", created_at=now, updated_at=now, email_verified=True, **claims)
+    claims.setdefault("email_verified", password is not None)
+    user = User(email=email, name=name or "", created_at=now, updated_at=now, **claims)
     if password is not None:
         from ..errors import PasswordPolicyError
         from ..password.service import set_password
@@ -44,8 +56,41 @@ def create_user(email: str, name: str, password: str | None = None, **claims: An
         user.activated_at = now
     db.session.add(user)
     db.session.flush()
-    audit.record("user_created", user_id=user.id, subject=email)
+    audit.record("user_created", user_id=user.id, subject=email,
+                 details=None if password is not None else {"pending": True, "invited": invite})
+    if password is None and invite:
+        _send_welcome(user)
     return user
+
+
+def invite_user(email: str, name: str, **claims: Any) -> User:
+    """Create a pending user and queue the "Welcome" email with its activation link; the caller commits."""
+    return create_user(email, name, None, invite=True, **claims)
+
+
+def resend_activation(user: User) -> None:
+    """Queue a new "Welcome" email for a pending user; earlier activation links stop working.
+    The caller commits.
+
+    Raises:
+        InvalidInput: the account is not pending (already activated, or disabled).
+    """
+    if user.status != "pending":
+        raise InvalidInput(f"the account {user.email} is {user.status}, not waiting for activation")
+    _send_welcome(user, again=True)
+    audit.record("activation_resent", user_id=user.id, subject=user.email)
+
+
+def _send_welcome(user: User, *, again: bool = False) -> None:
+    from ..account import tokens
+    from ..notify import messages
+
+    idp = _idp()
+    lifetime = idp.settings["ACTIVATION_LIFETIME"]
+    link = tokens.issue(user, tokens.ACTIVATION, lifetime=lifetime, void_kinds=(tokens.ACTIVATION,))
+    messages.queue("welcome", to=user.email, user=user, again=again,
+                   activate_url=idp.url("activation.activate", token=link.raw),
+                   days=max(1, lifetime // 86400))
 
 
 @dataclass

@@ -1,12 +1,232 @@
-"""Forgot password: the request form with its human check, the reset and one-time login links."""
+"""Forgot password: the request form with its human check, the reset and one-time login links.
+
+- ``/password/forgot``: an email address plus the human check
+  (:mod:`.challenge`). A valid post always gets the same page, whether or
+  not the address has an account, whether or not the request was over its
+  quota (per address and per IP, silent). For an account that may use it,
+  the "password_reset" email offers a reset link and (for an active,
+  unlocked account) a one-time login link; both work once, for
+  ``RESET_LIFETIME``; a newer request voids both, and using one voids the other.
+- ``/password/reset/<token>``: the new password twice. Success revokes every
+  session and token of the user, lifts a lock, completes a pending
+  activation, sends the "password_changed" notice and sends the user to the
+  sign-in page. A reset never signs in by itself, so it never skips a second
+  factor: the next sign-in is an ordinary one.
+- ``/login/link/<token>``: a page with a button (mail scanners that fetch
+  links do not use it up); the post replaces the password step only
+  (``first_factor_done``), so everything after the password still applies.
+
+A pending authorization (``tx``) started at an application rides along in
+the link's stored data; it resumes when the link is opened in the browser
+that holds that transaction, and is ignored elsewhere.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from types import SimpleNamespace
+
+from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from .. import audit
+from ..account import tokens
+from ..account.activation import (
+    MAX_EMAIL,
+    clean_email,
+    link_invalid_page,
+    new_password_errors,
+    refused,
+    within_quota,
+)
+from ..account.sessions import revoke_everything
+from ..errors import PasswordPolicyError
+from ..login.session import current_session, end_current_session, get_transaction
+from ..notify import messages
+from ..storage import db, queries
+from .challenge import human_check
 
 bp = Blueprint("password", __name__)
 
+FORGOT_WINDOW = 3600
+FORGOT_PER_EMAIL = 3  # reset emails per address per window
+FORGOT_PER_IP = 30  # forgot-password requests per client IP per window
+LINK_KINDS = (tokens.RESET, tokens.LOGIN_LINK)
 
-@bp.get("/password/forgot")
+
+def _idp():
+    return current_app.extensions["visma_idp"]
+
+
+def _live_tx(value) -> str | None:
+    """A pending authorization of this browser, or None."""
+    if not isinstance(value, str) or not value or len(value) > 64:
+        return None
+    return value if get_transaction(value) is not None else None
+
+
+def _tx_of(row) -> str | None:
+    return _live_tx((row.data or {}).get("tx"))
+
+
+def _forgot_page(template: str, *, tx_id, email="", error=None, check_error=None, status=200):
+    minutes = max(1, _idp().settings["RESET_LIFETIME"] // 60)
+    return render_template(template, tx=tx_id, email=email, error=error, check_error=check_error,
+                           human=human_check().challenge(), minutes=minutes,
+                           sent=template == "forgot_sent.html"), status
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot():
-    return "Forgot password"
+    tx_id = _live_tx(request.values.get("tx"))
+    if request.method == "GET":
+        return _forgot_page("forgot.html", tx_id=tx_id, email=session.get("login_email", ""))
+
+    email = clean_email(request.form.get("email"))
+    if email is None:
+        return _forgot_page("forgot.html", tx_id=tx_id, email=(request.form.get("email") or "")[:MAX_EMAIL],
+                            error=_("Enter your email address, like name@example.com."), status=400)
+    if not human_check().verify(request.form):
+        return _forgot_page("forgot.html", tx_id=tx_id, email=email, status=400,
+                            check_error=_("We could not confirm that you are a person. Wait until the check "
+                                          "on this page has finished, then send the form again."))
+    _request_links(email, tx_id)
+    db.session.commit()  # with the used challenge, so it cannot be posted again
+    return _forgot_page("forgot_sent.html", tx_id=tx_id)
+
+
+def _request_links(email: str, tx_id: str | None) -> None:
+    """Issue and mail the two links when the account may have them; the same
+    statements and rendering otherwise, and never a different answer."""
+    idp = _idp()
+    allowed = within_quota("forgot:email:" + email, FORGOT_PER_EMAIL, FORGOT_WINDOW)
+    allowed = within_quota("forgot:ip:" + (request.remote_addr or "-"), FORGOT_PER_IP, FORGOT_WINDOW) and allowed
+    user = queries.user_by_email(email)
+    lifetime = idp.settings["RESET_LIFETIME"]
+    data = {"tx": tx_id} if tx_id else None
+    if allowed and user is not None and user.is_active:
+        reset = tokens.issue(user, tokens.RESET, lifetime=lifetime, data=data, void_kinds=LINK_KINDS)
+        login_url = None
+        if user.status == "active":  # a pending or locked account must set a password first
+            link = tokens.issue(user, tokens.LOGIN_LINK, lifetime=lifetime, data=data)
+            login_url = idp.url("password.login_link", token=link.raw)
+        messages.queue("password_reset", to=user.email, user=user, minutes=max(1, lifetime // 60),
+                       reset_url=idp.url("password.reset", token=reset.raw), login_url=login_url)
+        audit.record("password_reset_requested", user_id=user.id, subject=email)
+        return
+    # the same shape of work for no account: the void statement (it matches
+    # nothing) and the rendering of a message nobody receives
+    tokens.void(0, LINK_KINDS)
+    nobody = SimpleNamespace(id=None, name="", email=email, locale=None, status="active")
+    messages.render("password_reset", locale=messages.mail_locale(None), user=nobody,
+                    minutes=max(1, lifetime // 60), reset_url=idp.url("password.reset", token="x" * 43),
+                    login_url=idp.url("password.login_link", token="x" * 43))
+    reason = "throttled" if not allowed else ("unknown" if user is None else "disabled")
+    audit.record("password_reset_requested", outcome="failure", user_id=user.id if user else None,
+                 subject=email, details={"reason": reason})
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset(token: str):
+    try:
+        row = tokens.peek(token, (tokens.RESET,))
+    except tokens.LinkInvalid as exc:
+        return refused(exc, "reset")
+    user = row.user
+    if not user.is_active:
+        return link_invalid_page("disabled", "reset", user.id)
+    if request.method == "GET":
+        return render_template("reset.html", token=token, user=user, errors=[], done=False)
+
+    password = request.form.get("password") or ""
+    problems, mismatch = new_password_errors(password, request.form.get("password2") or "", user)
+    if problems or mismatch:
+        return render_template("reset.html", token=token, user=user, errors=problems, mismatch=mismatch,
+                               done=False), 400
+    try:
+        row = tokens.redeem(token, (tokens.RESET,))
+    except tokens.LinkInvalid as exc:  # used meanwhile by another click
+        return refused(exc, "reset")
+    from .service import set_password
+
+    try:
+        set_password(user, password)
+    except PasswordPolicyError as exc:  # pragma: no cover - checked just above
+        db.session.rollback()
+        return render_template("reset.html", token=token, user=user, done=False,
+                               errors=[v.message() for v in exc.violations]), 400
+
+    idp = _idp()
+    now = idp.clock.now()
+    tx_id = _tx_of(row)
+    was_locked = user.locked_at is not None
+    tokens.void(user.id, LINK_KINDS, now=now)  # the login link of the same email, too
+    revoke_everything(user.id, reason="password_reset")
+    user.locked_at = None
+    if user.activated_at is None:  # the link proved the address: a pending account is now active
+        user.activated_at = now
+    user.email_verified = True
+    user.updated_at = now
+    messages.queue("password_changed", to=user.email, user=user, via="reset")
+    audit.record("password_reset", user_id=user.id, subject=user.email, details={"unlocked": was_locked})
+    mine = current_session()
+    if mine is not None and mine.user_id == user.id:
+        end_current_session()
+    db.session.commit()
+    idp.throttle.succeeded(user.email)  # the new password may be tried at once
+    session["login_email"] = user.email
+    return redirect(idp.url("password.reset_done", tx=tx_id) if tx_id else idp.url("password.reset_done"))
+
+
+@bp.get("/password/reset/done")
+def reset_done():
+    idp = _idp()
+    tx_id = _live_tx(request.args.get("tx"))
+    endpoint = "login.password" if session.get("login_email") else "login.email"
+    signin_url = idp.url(endpoint, tx=tx_id) if tx_id else idp.url(endpoint)
+    return render_template("reset.html", token=None, user=None, errors=[], done=True, signin_url=signin_url)
+
+
+def _refuse_sign_in(user):
+    """A page when this account may not sign in with a link, else None."""
+    if not user.is_active:
+        return link_invalid_page("disabled", "login_link", user.id)
+    if user.password_hash is None:
+        return link_invalid_page("pending", "login_link", user.id)
+    if user.locked_at is not None:
+        if request.method == "POST":
+            audit.record("link_refused", outcome="failure", user_id=user.id,
+                         details={"kind": "login_link", "reason": "locked"})
+            db.session.commit()
+        return render_template("login_locked.html", email=user.email), 403
+    return None
+
+
+@bp.route("/login/link/<token>", methods=["GET", "POST"])
+def login_link(token: str):
+    try:
+        row = tokens.peek(token, (tokens.LOGIN_LINK,))
+    except tokens.LinkInvalid as exc:
+        return refused(exc, "login_link")
+    user = row.user
+    not_allowed = _refuse_sign_in(user)
+    if not_allowed is not None:
+        return not_allowed
+    if request.method == "GET":
+        return render_template("login_link.html", token=token, user=user)
+    try:
+        row = tokens.redeem(token, (tokens.LOGIN_LINK,))
+    except tokens.LinkInvalid as exc:
+        return refused(exc, "login_link")
+    tokens.void(user.id, (tokens.RESET,))
+    messages.queue("login_link_used", to=user.email, user=user, ip=request.remote_addr or "")
+    audit.record("login_link_used", user_id=user.id, subject=user.email)
+    from ..login.views import first_factor_done
+
+    return first_factor_done(user, amr=["email"], tx_id=_tx_of(row), details={"via": "login_link"})
+
+
+@bp.errorhandler(CSRFError)
+def csrf_error(_error):
+    return render_template("error.html", title=_("This page has expired"),
+                           message=_("Reload the page and try again.")), 400

@@ -410,8 +410,10 @@ class MailOutbox(db.Model):  # type: ignore[name-defined]
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     to_addr: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(String(300))
-    text_body: Mapped[str] = mapped_column(Text)
-    html_body: Mapped[str] = mapped_column(Text)
+    # the bodies carry live single-use links: encrypted at rest (Fernet, key
+    # from SECRET_KEY), read and written through ``text_body``/``html_body``
+    text_body_enc: Mapped[str] = mapped_column(Text)
+    html_body_enc: Mapped[str] = mapped_column(Text)
     locale: Mapped[str] = mapped_column(String(16))
     message_id: Mapped[str] = mapped_column(String(200), unique=True)
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
@@ -421,6 +423,26 @@ class MailOutbox(db.Model):  # type: ignore[name-defined]
     lease_until: Mapped[int | None] = mapped_column(BigInteger)
     sent_at: Mapped[int | None] = mapped_column(BigInteger)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def text_body(self) -> str:
+        return _secrets().decrypt(self.text_body_enc).decode("utf-8")
+
+    @text_body.setter
+    def text_body(self, value: str) -> None:
+        self.text_body_enc = _secrets().encrypt(value.encode("utf-8"))
+
+    @property
+    def html_body(self) -> str:
+        return _secrets().decrypt(self.html_body_enc).decode("utf-8")
+
+    @html_body.setter
+    def html_body(self, value: str) -> None:
+        self.html_body_enc = _secrets().encrypt(value.encode("utf-8"))
+
+
+def _secrets():
+    return current_app.extensions["visma_idp"].secrets
 
 
 class ProfileChangeNotice(db.Model):  # type: ignore[name-defined]

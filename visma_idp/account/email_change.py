@@ -1,0 +1,208 @@
+"""Changing the email address (the username).
+
+Rules:
+- a request needs the current password (throttled like a login, per
+  account) and a new address; it sends a confirmation link (kind
+  ``email_change``, ``EMAIL_CHANGE_LIFETIME``) to the NEW address and a
+  notice with a "this wasn't me" link (kind ``email_cancel``,
+  :data:`CANCEL_LIFETIME`) to the OLD one; a newer request voids the older
+  confirmation link; at most :data:`MAX_REQUESTS_PER_HOUR` requests an hour;
+- the answer to a request is the same whether or not the new address
+  already belongs to another account (the same mail goes out as well): the
+  requester learns nothing about other accounts;
+- nothing changes until the new address is confirmed (a GET shows a button,
+  the POST redeems the link); uniqueness is checked again then, before the
+  write and by the unique index inside a savepoint. Of two accounts racing
+  for one address the first confirmation wins; the other gets 409 with a
+  clear message. A link that lost the race is NOT spent: it keeps showing
+  the conflict until it expires or a newer request replaces it (and works
+  if the address becomes free meanwhile). Only the person who opens the
+  confirmation link learns of the conflict, and that person reads the new
+  mailbox, which could learn the same through "forgot password";
+- on confirmation: the address is stored lower-cased, ``email_verified`` is
+  true, the password stays the same, reset and one-time login links sent to
+  the old address stop working, "email_changed" goes to both addresses and
+  the change is audited. The user's sessions and tokens keep working: the
+  change needed the password and the new mailbox, and the sessions belong
+  to the same person (a hijacker is stopped by the "this wasn't me" link);
+- "this wasn't me" (GET confirm page, POST) voids a pending change; if the
+  change was already confirmed it gives the old address back when no other
+  account took it meanwhile; then it locks the account until the password
+  is reset (``locked_at``), ends every session, revokes every token and
+  voids every reset, one-time login and email change link (they may have
+  gone to the other address). Audited as ``account_locked_by_user``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import NoReturn
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from .. import audit
+from ..notify.messages import queue
+from ..storage import AccountToken, User, db
+from . import tokens
+from .sessions import revoke_everything
+
+MAX_EMAIL = 320
+CANCEL_LIFETIME = 14 * 24 * 3600  # the old mailbox may be read late; still bounded
+MAX_REQUESTS_PER_HOUR = 5
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+
+class EmailChangeError(Exception):
+    """``code``: ``taken`` (409), ``locked``."""
+
+    def __init__(self, code: str):
+        self.code = code
+        super().__init__(code)
+
+
+def _idp():
+    return current_app.extensions["visma_idp"]
+
+
+def clean_address(value: str | None) -> str | None:
+    """The address lower-cased, or None when it does not look like one."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip().lower()
+    if not value or len(value) > MAX_EMAIL or not _EMAIL.fullmatch(value):
+        return None
+    if not all(ch.isprintable() for ch in value):
+        return None
+    return value
+
+
+def taken_by_other(address: str, user_id: int) -> bool:
+    found = db.session.scalar(
+        select(func.count()).select_from(User).where(User.email == address, User.id != user_id)
+    )
+    return bool(found)
+
+
+def requests_last_hour(user_id: int) -> int:
+    since = _idp().clock.now() - 3600
+    return db.session.scalar(
+        select(func.count()).select_from(AccountToken)
+        .where(AccountToken.user_id == user_id, AccountToken.kind == tokens.EMAIL_CHANGE,
+               AccountToken.created_at > since)
+    ) or 0
+
+
+def request_change(user: User, new_address: str) -> None:
+    """Send the confirmation link to ``new_address`` and the notice to the
+    current one; the caller commits. The same happens whether or not the
+    address is free (see the module rules)."""
+    idp = _idp()
+    old = user.email
+    confirm = tokens.issue(user, tokens.EMAIL_CHANGE, lifetime=idp.settings["EMAIL_CHANGE_LIFETIME"],
+                           data={"email": new_address, "old": old}, void_kinds=(tokens.EMAIL_CHANGE,))
+    cancel = tokens.issue(user, tokens.EMAIL_CANCEL, lifetime=CANCEL_LIFETIME,
+                          data={"email": new_address, "old": old, "change": confirm.row.id})
+    hours = max(1, idp.settings["EMAIL_CHANGE_LIFETIME"] // 3600)
+    queue("email_change_confirm", to=new_address, user=user, new_email=new_address, hours=hours,
+          link=idp.url("account.email_confirm", token=confirm.raw))
+    queue("email_change_notice", to=old, user=user, new_email=new_address,
+          link=idp.url("account.email_cancel", token=cancel.raw))
+    audit.record("email_change_requested", user_id=user.id, subject=old)
+
+
+@dataclass(frozen=True)
+class Changed:
+    user: User
+    old: str
+    new: str
+
+
+def confirm_change(raw: str | None) -> Changed:
+    """Redeem a confirmation link and change the address; commits.
+
+    Raises:
+        tokens.LinkInvalid: the link is unknown, expired, used or voided.
+        EmailChangeError: ``taken`` (another account has the address; the
+            link is left as it was) or ``locked``.
+    """
+    row = tokens.peek(raw, (tokens.EMAIL_CHANGE,))
+    user = row.user
+    new = str((row.data or {}).get("email") or "")
+    if user.locked_at is not None or not user.is_active:
+        raise EmailChangeError("locked")
+    if taken_by_other(new, user.id):
+        _conflict(user, new)
+    row = tokens.redeem(raw, (tokens.EMAIL_CHANGE,))
+    old = user.email
+    try:
+        with db.session.begin_nested():
+            user.email = new
+            db.session.flush()
+    except IntegrityError:
+        # another account took the address after our check: the whole
+        # transaction goes, so the link is not spent
+        db.session.rollback()
+        user = db.session.get(User, row.user_id)  # type: ignore[assignment]
+        _conflict(user, new)
+    now = _idp().clock.now()
+    user.email_verified = True
+    user.updated_at = now
+    # reset and one-time login links went to the old address
+    tokens.void(user.id, (tokens.RESET, tokens.LOGIN_LINK), now=now)
+    audit.record("email_changed", user_id=user.id, subject=new, details={"from": old})
+    for to in (old, new):
+        queue("email_changed", to=to, user=user, old_email=old, new_email=new)
+    db.session.commit()
+    return Changed(user, old, new)
+
+
+def _conflict(user: User, new: str) -> NoReturn:
+    audit.record("email_change_conflict", outcome="failure", user_id=user.id, subject=user.email)
+    db.session.commit()
+    raise EmailChangeError("taken")
+
+
+@dataclass(frozen=True)
+class Cancelled:
+    user: User
+    restored: bool  # the old address was given back
+    kept_other: bool  # the old address was taken meanwhile: the account keeps the new one
+
+
+def cancel_change(raw: str | None) -> Cancelled:
+    """Redeem a "this wasn't me" link: void the change (or undo it), lock the
+    account, end everything; commits.
+
+    Raises:
+        tokens.LinkInvalid: the link is unknown, expired, used or voided.
+    """
+    row = tokens.redeem(raw, (tokens.EMAIL_CANCEL,))
+    user = row.user
+    old = str((row.data or {}).get("old") or "")
+    now = _idp().clock.now()
+    tokens.void(user.id, (tokens.EMAIL_CHANGE, tokens.RESET, tokens.LOGIN_LINK), now=now)
+    restored = kept_other = False
+    if old and user.email != old:
+        if taken_by_other(old, user.id):
+            kept_other = True
+        else:
+            try:
+                with db.session.begin_nested():
+                    user.email = old
+                    user.email_verified = True
+                    db.session.flush()
+                restored = True
+            except IntegrityError:
+                kept_other = True
+        if restored:
+            audit.record("email_restored", user_id=user.id, subject=old)
+    user.locked_at = now
+    user.updated_at = now
+    revoke_everything(user.id, tokens=True, reason="account_locked_by_user")
+    audit.record("account_locked_by_user", user_id=user.id, subject=user.email,
+                 details={"restored": restored})
+    db.session.commit()
+    return Cancelled(user, restored, kept_other)
