@@ -77,11 +77,12 @@ class Mailbox:
             return list(self.capture.received)
 
     def deliver(self):
-        """Run the mail worker once (as `visma-idp mail worker` does) and return its report."""
-        from visma_idp.notify.outbox import deliver_due
+        """Run one round of the mail worker (as `visma-idp mail worker` does:
+        due profile-change notices, then due mail) and return its report."""
+        from visma_idp.notify.outbox import run_once
 
         with self.app.app_context():
-            return deliver_due(self.app.extensions["visma_idp"])
+            return run_once(self.app.extensions["visma_idp"])
 
     def to(self, address: str) -> list[EmailMessage]:
         self.deliver()

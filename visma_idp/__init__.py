@@ -168,7 +168,7 @@ class IdentityProvider:
             sess = current_session()
             if sess is not None and sess.user.locale in LOCALES:
                 return sess.user.locale
-            tx = get_transaction(request.values.get("tx"))
+            tx = get_transaction(request.args.get("tx"))  # never the body: it may be too large
             wanted = request.args.get("ui_locales") or (tx["params"].get("ui_locales") if tx else None)
             for tag in (wanted or "").split():
                 base = tag.split("-")[0].lower()

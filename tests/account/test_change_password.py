@@ -104,6 +104,10 @@ def test_the_new_passwords_must_match(app, make_user):
     tag = re.search(r'<input id="password-new2"[^>]*>', resp.text).group(0)
     assert 'aria-invalid="true"' in tag and 'aria-describedby="password-new2-error"' in tag
     assert re.search(r'id="password-new2-error"[^>]*>The two passwords are not the same.</p>', resp.text)
+    assert 'id="password-new-error"' not in resp.text  # the new one itself is fine
+    resp = change(client, new="short", again="shorter")  # every problem at once
+    assert resp.status_code == 400
+    assert field_error(resp.text, "password-new") and "The two passwords are not the same.</p>" in resp.text
     assert sign_in(app.test_client()).status_code == 302  # the old password still works
 
 

@@ -283,3 +283,21 @@ def test_recent_security_activity_lists_the_users_own_events(app, make_user):
     assert ' class="failed"' in section
     assert "IP address 198.51.100.7" in section and "IP address 203.0.113.9" in section
     assert "Firefox on Windows" in section
+
+
+def test_the_page_renders_in_every_language_and_the_users_time_zone(app, make_user):
+    make_user(zoneinfo="Europe/Oslo")
+    client = signed_in_browser(app)
+    for lang in ("en", "nb", "nn", "da", "sv"):
+        resp = client.get(f"/account?lang={lang}")
+        assert resp.status_code == 200 and f'<html lang="{lang}">' in resp.text
+    html = client.get("/account?lang=en").text
+    assert "Times are shown in Central European Time." in html or "Times are shown in Norway Time." in html, \
+        re.search(r"Times are shown in [^<]*", html).group(0)
+    assert re.search(r'<time datetime="[^"]+\+00:00">', html)  # machine-readable time stays UTC
+
+
+def test_a_bad_time_zone_setting_falls_back_to_utc(app, make_user):
+    make_user(zoneinfo="Mars/Olympus_Mons")
+    client = signed_in_browser(app)
+    assert "Times are shown in UTC." in page(client)

@@ -202,13 +202,6 @@ def end_all_other_sessions(user_id: int, *, current: SsoSession) -> tuple[int, i
     return done.sessions, tokens
 
 
-def touch(sess: SsoSession, *, every: int = 60) -> None:
-    """Note that the session was used now (at most once a minute); the caller commits."""
-    now = _idp().clock.now()
-    if now - (sess.last_seen_at or 0) >= every:
-        sess.last_seen_at = now
-
-
 # -- security activity -------------------------------------------------------
 
 EVENT_LABELS = {

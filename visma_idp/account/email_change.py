@@ -56,10 +56,11 @@ _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 
 
 class EmailChangeError(Exception):
-    """``code``: ``taken`` (409), ``locked``."""
+    """``code``: ``taken`` (409) or ``locked``; ``email`` is the new address."""
 
-    def __init__(self, code: str):
+    def __init__(self, code: str, email: str = ""):
         self.code = code
+        self.email = email
         super().__init__(code)
 
 
@@ -132,7 +133,7 @@ def confirm_change(raw: str | None) -> Changed:
     user = row.user
     new = str((row.data or {}).get("email") or "")
     if user.locked_at is not None or not user.is_active:
-        raise EmailChangeError("locked")
+        raise EmailChangeError("locked", new)
     if taken_by_other(new, user.id):
         _conflict(user, new)
     row = tokens.redeem(raw, (tokens.EMAIL_CHANGE,))
@@ -162,7 +163,7 @@ def confirm_change(raw: str | None) -> Changed:
 def _conflict(user: User, new: str) -> NoReturn:
     audit.record("email_change_conflict", outcome="failure", user_id=user.id, subject=user.email)
     db.session.commit()
-    raise EmailChangeError("taken")
+    raise EmailChangeError("taken", new)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from .. import audit
 from ..errors import PasswordPolicyError
 from ..login.session import current_session, end_current_session
 from ..notify.messages import queue
-from ..password.service import set_password
+from ..password.service import set_password, violations
 from ..storage import SsoSession, User, db
 from . import activity, email_change, tokens
 from .profile import ProfileForm, update_profile, validate
@@ -121,10 +121,7 @@ def details():
     sess = _signed_in()
     if sess is None:
         return _to_sign_in()
-    activity.touch(sess)
-    resp = _page(sess)
-    db.session.commit()
-    return resp
+    return _page(sess)
 
 
 def _form_url_get():
@@ -231,8 +228,12 @@ def change_password():
     if failed is not None:
         message, status, headers = failed
         return _page(sess, status=status, errors={"password.current": message}, headers=headers)
-    if new != again:
-        return _page(sess, status=400, errors={"password.again": _("The two new passwords are not the same.")})
+    if new != again:  # both problems at once: the repeat and the policy
+        errors = {"password.again": _("The two passwords are not the same.")}
+        found = violations(new, user)
+        if found:
+            errors = {"password.new": [v.message() for v in found], **errors}
+        return _page(sess, status=400, errors=errors)
     try:
         set_password(user, new)
     except PasswordPolicyError as exc:
@@ -327,9 +328,7 @@ def email_confirm():
         return _link_problem(exc)
     except email_change.EmailChangeError as exc:
         if exc.code == "taken":
-            row = tokens.peek(raw, (tokens.EMAIL_CHANGE,))
-            new = str((row.data or {}).get("email") or "")
-            return render_template("account_email_confirm.html", state="taken", new_email=new), 409
+            return render_template("account_email_confirm.html", state="taken", new_email=exc.email), 409
         return render_template("login_locked.html"), 403
     return render_template("account_email_confirm.html", state="done", new_email=changed.new)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from flask import current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..crypto import digest
 from ..storage import SsoSession, db, queries
@@ -28,6 +29,7 @@ from ..storage.models import new_sub
 MAX_TX = 5
 TX_BUDGET = 2400  # JSON characters for all pending transactions (the cookie must stay under 4 KB)
 TX_MAX_AGE = 3600  # a pending request is worth at most an hour
+LAST_SEEN_EVERY = 60  # seconds between updates of a session's last_seen_at
 
 
 class TransactionCookieInterface(SecureCookieSessionInterface):
@@ -62,6 +64,10 @@ def current_session() -> SsoSession | None:
         if (row is not None and row.ended_at is None and row.expires_at > now and row.user.is_active
                 and row.user.locked_at is None):
             found = row
+            if now - row.last_seen_at >= LAST_SEEN_EVERY:
+                # "last active" on My details: one write a minute at most
+                queries.touch_session(row.id, now)
+                set_committed_value(row, "last_seen_at", now)  # already stored: nothing to flush
     g.idp_session = found
     return found
 

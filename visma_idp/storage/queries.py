@@ -129,3 +129,10 @@ def revoke_tokens_of_user(user_id: int, now: int) -> int:
     """Revoke every live refresh and access token of a user (password reset or change)."""
     result = _exec(update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None)).values(revoked_at=now))
     return result.rowcount
+
+
+def touch_session(session_id: str, now: int) -> None:
+    """Note that a session was used. Its own autocommit statement: a page that
+    only reads (and commits nothing) still counts as activity."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(update(SsoSession).where(SsoSession.id == session_id).values(last_seen_at=now))
