@@ -24,7 +24,7 @@ TRANSLATIONS = PACKAGE / "translations"
 LANGUAGES = [code for code in LOCALES if code != "en"]
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2"), ("templates/**.txt", "jinja2")]
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
 
 
 @pytest.fixture(scope="module")
