@@ -195,6 +195,24 @@ class IdentityProvider:
         app.register_blueprint(password_api_bp)
         app.register_blueprint(account_bp)
         app.register_blueprint(dev_outbox_bp)
+        self._setup_two_step(app)
+
+    def _setup_two_step(self, app: Flask) -> None:
+        from .admin.api import bp as admin_api_bp
+        from .admin.views import bp as admin_bp
+        from .factors import load_all
+        from .factors.recovery_views import bp as recovery_bp
+        from .factors.sms_views import bp as sms_bp
+        from .factors.totp_views import bp as totp_bp
+        from .factors.views import bp as factors_bp
+        from .factors.webauthn_views import bp as webauthn_bp
+        from .login.second_step import bp as second_step_bp
+        from .login.second_step import set_remember_cookie
+
+        load_all()
+        for blueprint in (second_step_bp, factors_bp, totp_bp, sms_bp, webauthn_bp, recovery_bp, admin_bp, admin_api_bp):
+            app.register_blueprint(blueprint)
+        app.after_request(set_remember_cookie)
         for name in ("authorize", "token", "introspect", "revoke", "userinfo", "end_session"):
             self.csrf.exempt(f"visma_idp.oidc.views.{name}")
 

@@ -170,6 +170,24 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("THROTTLE_LOCK_SECONDS", 900, _int(1), "Length of the temporary account lock, in seconds."),
     Setting("THROTTLE_IP_MAX_FAILURES", 50, _int(1), "Failed logins from one client IP before that IP is locked."),
     Setting("THROTTLE_WINDOW_SECONDS", 900, _int(1), "How long failed attempts are remembered."),
+    Setting("MFA_REQUIRED", False, _bool,
+            "Everyone must use two-step verification: a user without a second factor enrols one right after the password."),
+    Setting("RECENT_PASSWORD_SECONDS", 300, _int(30),
+            "Enrolling or removing a factor, or viewing recovery codes, needs the password entered within this many seconds."),
+    Setting("REMEMBER_BROWSER_DAYS", 30, _int(0),
+            "Days a browser may skip the second step after \"Remember this browser\" (0 = not offered). "
+            "Void after a password or factor change."),
+    Setting("TOTP_ISSUER", "Visma IdP", _str, "The account label's issuer that authenticator apps show."),
+    Setting("SMS_BACKEND", "outbox", _str,
+            "`outbox` (kept in the database, shown at /dev/outbox in demo mode) or `http` (JSON POST to SMS_HTTP_URL)."),
+    Setting("SMS_HTTP_URL", None, _optional_str, "The SMS provider's endpoint for the `http` backend (https)."),
+    Setting("SMS_HTTP_TOKEN", None, _optional_str, "Bearer token sent to SMS_HTTP_URL."),
+    Setting("SMS_SENDER", "VismaIdP", _str, "Sender name or number of text messages."),
+    Setting("WEBAUTHN_RP_ID", None, _optional_str, "WebAuthn relying-party id. Default: the issuer's host name."),
+    Setting("WEBAUTHN_RP_NAME", "Visma IdP", _str, "The name security-key and passkey dialogs show."),
+    Setting("WEBAUTHN_ORIGINS", None, _optional_str,
+            "Space-separated origins WebAuthn responses may come from. Default: the issuer's origin."),
+    Setting("ONE_TIME_CODE_LIFETIME", 600, _int(60), "Seconds an admin-issued one-time code stays valid (10 minutes)."),
     Setting("LOG_LEVEL", "INFO", _str, "Python log level of the `visma_idp` loggers."),
     Setting("DEFAULT_LOCALE", "en", _str, "Language when neither the user, `ui_locales` nor the browser chooses one."),
 )
@@ -263,6 +281,10 @@ def load_settings(
         raise ConfigError("SMTP_URL", "must start with smtp:// or smtps://")
     if ":" not in values["CAPTCHA_VERIFIER"]:
         raise ConfigError("CAPTCHA_VERIFIER", "must be module:Class")
+    if values["SMS_BACKEND"] not in {"outbox", "http"}:
+        raise ConfigError("SMS_BACKEND", "must be outbox or http")
+    if values["SMS_BACKEND"] == "http" and not (values["SMS_HTTP_URL"] or "").startswith(("https://", "http://127.0.0.1")):
+        raise ConfigError("SMS_HTTP_URL", "is required for the http SMS backend and must be https")
     if values["REDIS_URL"] and not values["REDIS_URL"].startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("REDIS_URL", "must start with redis://, rediss:// or unix://")
 

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from .. import audit
 from ..oidc.checks.acr import ACR_PASSWORD
 from ..storage import db, queries
-from .session import current_session, end_current_session, get_transaction, start_session
+from .session import current_session, end_current_session, get_transaction
 
 bp = Blueprint("login", __name__)
 
@@ -117,24 +117,21 @@ def password():
 
 def first_factor_done(user, *, amr: list[str], tx_id: str | None, event_subject: str | None = None,
                       details: dict | None = None):
-    """The user proved the first factor (password, one-time login link):
-    start a new SSO session and carry on with the pending authorization
-    request, or go to the home page. The second-factor step hooks in here,
-    so no way in skips it."""
-    start_session(user, amr=amr, acr=ACR_PASSWORD)
-    audit.record("login_succeeded", user_id=user.id, subject=event_subject or user.email,
-                 details={"amr": amr, **(details or {})})
-    if tx_id and get_transaction(tx_id) is not None:
-        from ..oidc.views import resume_authorization
+    """The user proved the first factor (password, one-time login link).
+    Next comes the second step when the user has a factor (or must enrol
+    one), else the SSO session starts and the pending authorization request
+    goes on. Every way in passes here, so none skips the second step."""
+    from . import second_step
 
-        # the login and the code it leads to go to the database in one
-        # transaction; this commit also keeps the login when the authorization
-        # step ended in an error page without committing
-        resp = resume_authorization(tx_id, after_login=True)
+    password_at = _idp().clock.now() if "pwd" in amr else None
+    resp = second_step.begin(user, amr=amr, tx_id=tx_id, password_at=password_at)
+    if resp is not None:
+        audit.record("first_factor_passed", user_id=user.id, subject=event_subject or user.email,
+                     details={"amr": amr, **(details or {})})
         db.session.commit()
         return resp
-    db.session.commit()
-    return redirect(_after_login_url(None))
+    return second_step.finish(user, amr=amr, acr=ACR_PASSWORD, tx_id=tx_id, password_at=password_at,
+                              details=details)
 
 
 def _throttled(email_value, tx_id, verdict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, urlsplit
 
 from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError, OAuth2Error
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import ConsentRequiredError, InteractionRequiredError, LoginRequiredError
 from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, validate_csrf
@@ -21,7 +21,7 @@ from ..login.session import (
     update_transaction,
 )
 from ..storage import Consent, db, queries
-from .checks.acr import ACR_PASSWORD, LADDER, check_acr, requested_acrs
+from .checks.acr import LADDER, check_acr, requested_acrs
 from .checks.max_age import auth_too_old, parse_max_age
 from .checks.prompt import parse_prompt
 from .claims import CLAIMS_SUPPORTED, parse_claims_param, release_claims
@@ -191,8 +191,16 @@ def _authorize(oauth_req, params, *, tx_id, started, choice=None, tx=None, pages
             or (hint_sub is not None and hint_sub != user.sub and not fresh)
         )
         if not needs_login:
-            wanted_acr = check_acr(sess.acr, acr_values, essential, ACR_PASSWORD, redirect_uri)
-            needs_login = wanted_acr is not None and not fresh
+            from ..login import second_step
+
+            # the user may reach more than the session has (a step-up with a second factor)
+            wanted_acr = check_acr(sess.acr, acr_values, essential, second_step.achievable_acr(user), redirect_uri)
+            if wanted_acr is not None:
+                if "none" in prompts:
+                    raise InteractionRequiredError(redirect_uri=redirect_uri)
+                tx_id = tx_id or new_transaction(params)
+                db.session.commit()
+                return second_step.begin_step_up(user, sess, tx_id=tx_id, wanted=wanted_acr)
         if needs_login:
             if "none" in prompts:
                 raise LoginRequiredError(redirect_uri=redirect_uri)

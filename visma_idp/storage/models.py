@@ -62,6 +62,13 @@ class User(db.Model):  # type: ignore[name-defined]
     # the company (agreement) name the password policy compares against until
     # the agreements issue brings real memberships
     company_name: Mapped[str | None] = mapped_column(String(200))
+    # two-step verification: required for this user (the deployment may
+    # require it for everyone: MFA_REQUIRED); must enrol again after an
+    # admin-issued one-time code; when factors last changed (voids
+    # "remember this browser")
+    mfa_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    must_enrol_factor: Mapped[bool] = mapped_column(Boolean, default=False)
+    factors_changed_at: Mapped[int | None] = mapped_column(BigInteger)
 
     @property
     def status(self) -> str:
@@ -305,6 +312,9 @@ class SsoSession(db.Model):  # type: ignore[name-defined]
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(400))
     ended_at: Mapped[int | None] = mapped_column(BigInteger)
+    # when the password was last entered in this session (enrolling or
+    # removing a factor needs it within the last five minutes)
+    password_at: Mapped[int | None] = mapped_column(BigInteger)
 
     user: Mapped[User] = relationship(lazy="joined")
 
@@ -458,3 +468,91 @@ class ProfileChangeNotice(db.Model):  # type: ignore[name-defined]
     first_at: Mapped[int] = mapped_column(BigInteger)
     due_at: Mapped[int] = mapped_column(BigInteger, index=True)
     sent_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class Factor(db.Model):  # type: ignore[name-defined]
+    """A second factor of a user. ``kind``: ``totp`` (authenticator app;
+    ``secret_enc`` is the encrypted key, ``last_step`` the last accepted time
+    step), ``sms`` (``phone``) or ``webauthn`` (security key or passkey:
+    ``credential_id`` and ``public_key`` base64url, ``sign_count``,
+    ``discoverable`` for passkeys). A factor counts only once ``confirmed_at``
+    is set (the user proved it works)."""
+
+    __tablename__ = "factors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    confirmed_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+    secret_enc: Mapped[str | None] = mapped_column(Text)
+    last_step: Mapped[int | None] = mapped_column(BigInteger)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    credential_id: Mapped[str | None] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[str | None] = mapped_column(Text)
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    transports: Mapped[list[str] | None] = mapped_column(Json)
+    discoverable: Mapped[bool] = mapped_column(Boolean, default=False)
+    aaguid: Mapped[str | None] = mapped_column(String(36))
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class RecoveryCode(db.Model):  # type: ignore[name-defined]
+    """A single-use recovery code, stored as a keyed digest."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SmsCode(db.Model):  # type: ignore[name-defined]
+    """A code sent by SMS (enrolment or sign-in), by keyed digest, with its tries."""
+
+    __tablename__ = "sms_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    factor_id: Mapped[int | None] = mapped_column(ForeignKey("factors.id", ondelete="CASCADE"))
+    phone: Mapped[str] = mapped_column(String(32))
+    purpose: Mapped[str] = mapped_column(String(16))
+    digest: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class AdminRight(db.Model):  # type: ignore[name-defined]
+    """A right an admin holds, limited to email domains (``["example.no"]``)."""
+
+    __tablename__ = "admin_rights"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    right: Mapped[str] = mapped_column(String(64))
+    domains: Mapped[list[str]] = mapped_column(Json, default=list)
+    granted_at: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (UniqueConstraint("user_id", "right", name="uq_admin_right_user_right"),)
+
+
+class OneTimeCode(db.Model):  # type: ignore[name-defined]
+    """An admin-issued one-time code that lets a locked-out user pass the
+    second step once (keyed digest; 10 minutes; single use)."""
+
+    __tablename__ = "one_time_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    issued_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    used_at: Mapped[int | None] = mapped_column(BigInteger)

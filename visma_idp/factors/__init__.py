@@ -1,0 +1,139 @@
+"""Second factors: authenticator app (TOTP), SMS, security keys and passkeys
+(WebAuthn), recovery codes and admin-issued one-time codes.
+
+Each factor module is pure logic plus a views module, and registers the
+ways it can pass the second step of a sign-in as :class:`Method` objects.
+The login's second step (``login/second_step.py``) offers the user's
+available methods strongest first, with "Try another way" for the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# RFC 8176 authentication method reference values used here
+AMR_PASSWORD = "pwd"
+AMR_OTP = "otp"  # a one-time code: authenticator app, recovery code, admin-issued code
+AMR_SMS = "sms"
+AMR_HARDWARE_KEY = "hwk"
+AMR_SOFTWARE_KEY = "swk"
+AMR_USER_PRESENCE = "user"
+AMR_PIN = "pin"
+AMR_MFA = "mfa"
+
+
+@dataclass(frozen=True)
+class Verified:
+    """A method accepted the user's answer.
+
+    Args:
+        amr: what the user proved (RFC 8176 values).
+        phishing_resistant: a security key or passkey (the ``phr`` level).
+        factor_id: the Factor row used, if any (for ``last_used_at``).
+        enrol_next: the user must enrol a new factor before the sign-in ends
+            (an admin-issued one-time code).
+    """
+
+    amr: tuple[str, ...]
+    phishing_resistant: bool = False
+    factor_id: int | None = None
+    enrol_next: bool = False
+
+
+class MethodRefused(Exception):
+    """The answer was wrong or cannot be checked now; ``message`` is shown to
+    the user (translated), ``status`` is the HTTP status of the page."""
+
+    def __init__(self, message: str, status: int = 400):
+        self.message = message
+        self.status = status
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Method:
+    """One way to pass the second step.
+
+    Args:
+        key: short name used in URLs (``totp``, ``sms``, ``webauthn``, ``recovery``, ``admin_code``).
+        strength: higher is offered first.
+        label: what "Try another way" shows (a lazy translated string).
+        template: partial rendered inside the second-step form; it gets
+            ``user``, ``method`` and ``ctx`` (what ``prepare`` returned).
+        available: whether the user can use it now.
+        prepare: runs when the method's page is shown (send an SMS, make
+            WebAuthn options); returns the template context.
+        verify: checks the posted form; returns :class:`Verified` or raises
+            :class:`MethodRefused`.
+        phishing_resistant: can reach the ``phr`` level.
+        own_submit: the partial posts the form itself (WebAuthn's script).
+    """
+
+    key: str
+    strength: int
+    label: Any
+    template: str
+    available: Callable[[Any], bool]
+    prepare: Callable[[Any], dict[str, Any]]
+    verify: Callable[[Any, Mapping[str, str]], Verified]
+    phishing_resistant: bool = False
+    own_submit: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    METHODS[method.key] = method
+    return method
+
+
+def methods_for(user, *, phishing_resistant_only: bool = False) -> list[Method]:
+    """The methods this user can use now, strongest first."""
+    load_all()
+    found = [m for m in METHODS.values() if m.available(user)]
+    if phishing_resistant_only:
+        found = [m for m in found if m.phishing_resistant]
+    return sorted(found, key=lambda m: -m.strength)
+
+
+def has_second_factor(user) -> bool:
+    """Whether the user has a confirmed factor of their own (recovery codes and
+    admin-issued codes are ways back in, not factors)."""
+    from sqlalchemy import select
+
+    from ..storage import Factor, db
+
+    return db.session.scalar(
+        select(Factor.id).where(Factor.user_id == user.id, Factor.confirmed_at.is_not(None)).limit(1)
+    ) is not None
+
+
+_LOADED = False
+MODULES = ("totp", "sms", "webauthn", "recovery_codes", "admin_codes")
+
+
+def load_all() -> None:
+    """Import every factor module once, so each registers its methods."""
+    global _LOADED
+    if _LOADED:
+        return
+    import importlib
+
+    for name in MODULES:
+        importlib.import_module(f"{__name__}.{name}")
+    _LOADED = True
+
+
+def factor_touched(user) -> None:
+    """A factor was added, removed or changed: note the time (it voids
+    "remember this browser") and clear a pending must-enrol flag when the
+    user now has one. The caller commits."""
+    from flask import current_app
+
+    user.factors_changed_at = current_app.extensions["visma_idp"].clock.now()
+    if user.must_enrol_factor and has_second_factor(user):
+        user.must_enrol_factor = False

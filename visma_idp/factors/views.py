@@ -1,0 +1,124 @@
+"""Two-step verification on My details: the overview of a user's factors
+(``/account/security``) and the password confirmation that enrolling,
+removing or viewing recovery codes needs.
+
+Rules:
+- the pages need a signed-in session, or a pending sign-in that must enrol a
+  factor before it can finish (``login/second_step.py``);
+- enrolling or removing a factor, or showing recovery codes, needs the
+  password entered within ``RECENT_PASSWORD_SECONDS`` (5 minutes): otherwise
+  :func:`require_recent_password` sends the user to confirm it and back;
+- wrong passwords there count against the same throttle as the sign-in.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from .. import audit
+from ..login import second_step
+from ..storage import Factor, db
+
+bp = Blueprint("factors", __name__)
+
+
+def _idp():
+    return current_app.extensions["visma_idp"]
+
+
+def actor():
+    """(user, SsoSession or None) allowed on these pages, or (None, None)."""
+    return second_step.current_user_or_pending()
+
+
+def password_is_recent(sess) -> bool:
+    idp = _idp()
+    if sess is not None:
+        at = sess.password_at
+    else:
+        state = second_step.pending() or {}
+        at = state.get("pwd_at")
+    return at is not None and idp.clock.now() - at <= idp.settings["RECENT_PASSWORD_SECONDS"]
+
+
+def require_recent_password(sess, back_to: str):
+    """None when the password was entered recently; else the redirect to confirm it.
+
+    Args:
+        sess: the SsoSession, or None during a pending sign-in.
+        back_to: the path of ours to return to afterwards.
+    """
+    if password_is_recent(sess):
+        return None
+    return redirect(_idp().url("factors.confirm_password", next=back_to))
+
+
+def to_sign_in():
+    return redirect(_idp().url("login.email"))
+
+
+def confirmed_factors(user) -> list[Factor]:
+    return list(db.session.scalars(
+        select(Factor).where(Factor.user_id == user.id, Factor.confirmed_at.is_not(None)).order_by(Factor.id)
+    ))
+
+
+@bp.get("/account/security")
+def overview():
+    user, sess = actor()
+    if user is None:
+        return to_sign_in()
+    factors = confirmed_factors(user)
+    by_kind: dict[str, list[Factor]] = {}
+    for f in factors:
+        by_kind.setdefault(f.kind, []).append(f)
+    enrol_mode = sess is None
+    return render_template(
+        "factors.html", user=user, factors=factors, by_kind=by_kind, enrol_mode=enrol_mode,
+        recent=password_is_recent(sess), required=second_step.must_have_factor(user),
+        done=request.args.get("done"),
+    )
+
+
+def _safe_path(value: str | None) -> str:
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 500:
+        return "/account/security"
+    return value
+
+
+@bp.route("/account/confirm-password", methods=["GET", "POST"])
+def confirm_password():
+    idp = _idp()
+    user, sess = actor()
+    if user is None:
+        return to_sign_in()
+    back = _safe_path(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("confirm_password.html", user=user, next=back, error=None)
+    ip = request.remote_addr
+    verdict = idp.throttle.attempt(user.email, ip)
+    if not verdict.allowed:
+        audit.record("password_confirm_throttled", outcome="failure", user_id=user.id)
+        db.session.commit()
+        error = _("Too many failed attempts. Wait %(seconds)d second(s) and try again.", seconds=verdict.wait_seconds)
+        return render_template("confirm_password.html", user=user, next=back, error=error), 429
+    secret = (request.form.get("password") or "")[:1024]
+    if not idp.hasher.verify(user.password_hash, secret):
+        idp.throttle.failed(user.email, ip)
+        audit.record("password_confirm_failed", outcome="failure", user_id=user.id)
+        db.session.commit()
+        return render_template("confirm_password.html", user=user, next=back,
+                               error=_("That is not your current password.")), 401
+    idp.throttle.succeeded(user.email)
+    now = idp.clock.now()
+    if sess is not None:
+        sess.password_at = now
+    else:
+        state = dict(second_step.pending() or {})
+        state["pwd_at"] = now
+        session[second_step.PENDING_KEY] = state
+    audit.record("password_confirmed", user_id=user.id)
+    db.session.commit()
+    return redirect(idp.issuer_origin + back)

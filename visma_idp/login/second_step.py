@@ -1,0 +1,354 @@
+"""The second step of a sign-in, and step-up.
+
+Rules:
+- a user with a confirmed second factor passes one of their methods after the
+  first factor, before any SSO session exists; until then the sign-in is
+  *pending*: who, what they proved (amr), the pending authorization (tx),
+  kept in the signed session cookie for at most ``PENDING_LIFETIME``;
+- the methods are offered strongest first, with "Try another way";
+- wrong answers are throttled per account like passwords (``2fa:<id>``);
+- a user who must have a factor (``MFA_REQUIRED``, ``User.mfa_required``,
+  or ``must_enrol_factor`` after an admin-issued code) and has none goes to
+  enrolment with the pending sign-in, which ends when a factor is confirmed;
+- "Remember this browser" (``REMEMBER_BROWSER_DAYS``): a signed cookie bound
+  to the user, their password change time and their factor change time;
+  any of those changing voids it; a remembered browser skips the second
+  step but the session stays at the password level (``acr`` pwd), so an app
+  that asks for more still gets a step-up;
+- step-up: an app asks (``acr_values`` or an essential ``acr`` claim) for more
+  than the session has; a user who has a method that reaches it passes it
+  again without re-entering the password (only phishing-resistant methods
+  for the ``phr`` level);
+- the finished sign-in carries ``amr`` of both steps plus ``mfa``, and
+  ``acr`` ``mfa`` or ``phr``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, g, redirect, render_template, request, session
+from flask_babel import gettext as _
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from .. import audit
+from ..crypto import derive_key
+from ..factors import AMR_MFA, METHODS, MethodRefused, Verified, has_second_factor, methods_for
+from ..oidc.checks.acr import ACR_MFA, ACR_PASSWORD, ACR_PHISHING_RESISTANT, rank
+from ..storage import Factor, User, db
+from .session import current_session, get_transaction, start_session
+
+bp = Blueprint("second_step", __name__)
+
+PENDING_KEY = "pending_signin"
+PENDING_LIFETIME = 600  # seconds between the first factor and the end of the second step
+REMEMBER_COOKIE = "visma_idp_rb"
+
+
+def _idp():
+    return current_app.extensions["visma_idp"]
+
+
+# -- the pending sign-in ----------------------------------------------------------
+
+
+def pending() -> dict[str, Any] | None:
+    """The pending sign-in of this browser, if it is still fresh."""
+    state = session.get(PENDING_KEY)
+    if not isinstance(state, dict):
+        return None
+    if _idp().clock.now() - state.get("at", 0) > PENDING_LIFETIME:
+        session.pop(PENDING_KEY, None)
+        return None
+    return state
+
+
+def pending_user() -> User | None:
+    state = pending()
+    if state is None:
+        return None
+    user = db.session.get(User, state["uid"])
+    if user is None or user.status != "active":
+        session.pop(PENDING_KEY, None)
+        return None
+    return user
+
+
+def _hold(user, *, amr: list[str], tx_id: str | None, password_at: int | None, stage: str,
+          step_up: str | None = None, next_url: str | None = None) -> None:
+    session[PENDING_KEY] = {
+        "uid": user.id, "amr": list(amr), "tx": tx_id, "pwd_at": password_at, "stage": stage,
+        "at": _idp().clock.now(), "want": step_up, "next": next_url,
+    }
+
+
+def must_have_factor(user) -> bool:
+    return bool(_idp().settings["MFA_REQUIRED"] or user.mfa_required or user.must_enrol_factor)
+
+
+def begin(user, *, amr: list[str], tx_id: str | None, password_at: int | None):
+    """After the first factor: the response that carries on with the second
+    step or with enrolment, or None when the sign-in may finish now."""
+    if has_second_factor(user) and not user.must_enrol_factor:
+        if remembered(user):
+            audit.record("second_step_remembered", user_id=user.id)
+            return None
+        _hold(user, amr=amr, tx_id=tx_id, password_at=password_at, stage="verify")
+        return redirect(_idp().url("second_step.verify", tx=tx_id) if tx_id else _idp().url("second_step.verify"))
+    if user.must_enrol_factor and methods_for(user):
+        # a lost factor: pass the second step with what is left (an admin-issued code), then enrol
+        _hold(user, amr=amr, tx_id=tx_id, password_at=password_at, stage="verify")
+        return redirect(_idp().url("second_step.verify", tx=tx_id) if tx_id else _idp().url("second_step.verify"))
+    if must_have_factor(user):
+        _hold(user, amr=amr, tx_id=tx_id, password_at=password_at, stage="enrol")
+        audit.record("factor_enrolment_required", user_id=user.id)
+        return redirect(_idp().url("factors.overview"))
+    return None
+
+
+def begin_step_up(user, sess, *, tx_id: str, wanted: str):
+    """An app asked for ``wanted``; the signed-in user passes a method again."""
+    _hold(user, amr=list(sess.amr or []), tx_id=tx_id, password_at=sess.password_at, stage="verify",
+          step_up=wanted)
+    audit.record("step_up_started", user_id=user.id, details={"acr": wanted})
+    return redirect(_idp().url("second_step.verify", tx=tx_id))
+
+
+def achievable_acr(user) -> str:
+    """The highest level this user can reach with the factors they have."""
+    methods = methods_for(user)
+    if any(m.phishing_resistant for m in methods):
+        return ACR_PHISHING_RESISTANT
+    if methods and has_second_factor(user):
+        return ACR_MFA
+    return ACR_PASSWORD
+
+
+def _methods(user, state) -> list:
+    wanted = state.get("want")
+    return methods_for(user, phishing_resistant_only=rank(wanted) >= rank(ACR_PHISHING_RESISTANT))
+
+
+def finish(user, *, amr: list[str], acr: str, tx_id: str | None, password_at: int | None,
+           next_url: str | None = None, details: dict | None = None):
+    """Start the SSO session and carry on: the pending authorization, the page
+    that asked (``next_url``, a path of ours), or the home page."""
+    from ..oidc.views import resume_authorization
+
+    session.pop(PENDING_KEY, None)
+    sess = start_session(user, amr=amr, acr=acr)
+    sess.password_at = password_at
+    audit.record("login_succeeded", user_id=user.id, subject=user.email, details={"amr": amr, **(details or {})})
+    if tx_id and get_transaction(tx_id) is not None:
+        resp = resume_authorization(tx_id, after_login=True)
+        db.session.commit()
+        return resp
+    db.session.commit()
+    return redirect(_safe_next(next_url) or _idp().url("login.home"))
+
+
+def _safe_next(next_url: str | None) -> str | None:
+    """Only a path on this server (no scheme, no host, no //)."""
+    if not next_url or not next_url.startswith("/") or next_url.startswith("//") or "\\" in next_url:
+        return None
+    parts = urlsplit(next_url)
+    if parts.scheme or parts.netloc:
+        return None
+    return _idp().issuer_origin + next_url
+
+
+def complete(user, state: dict[str, Any], verified: Verified, *, remember: bool = False):
+    """The second step passed (or a factor was enrolled during a pending sign-in)."""
+    now = _idp().clock.now()
+    amr = list(dict.fromkeys([*state.get("amr", []), *verified.amr, AMR_MFA]))
+    acr = ACR_PHISHING_RESISTANT if verified.phishing_resistant else ACR_MFA
+    if verified.factor_id is not None:
+        factor = db.session.get(Factor, verified.factor_id)
+        if factor is not None:
+            factor.last_used_at = now
+    if verified.enrol_next:
+        # pass this once, then enrol a new factor before the sign-in ends
+        state = {**state, "stage": "enrol", "amr": amr, "at": now}
+        session[PENDING_KEY] = state
+        user.must_enrol_factor = True
+        db.session.commit()
+        return redirect(_idp().url("factors.overview"))
+    if remember and _idp().settings["REMEMBER_BROWSER_DAYS"] > 0:
+        g.remember_browser = _remember_value(user)
+    return finish(user, amr=amr, acr=acr, tx_id=state.get("tx"), password_at=state.get("pwd_at"),
+                  next_url=state.get("next"), details={"second_step": True})
+
+
+def enrolled(user, verified: Verified):
+    """A factor was confirmed. During a pending sign-in in the enrolment stage
+    that ends the sign-in (the response to return); otherwise None."""
+    state = pending()
+    if state is None or state.get("stage") != "enrol" or state.get("uid") != user.id:
+        return None
+    return complete(user, state, verified)
+
+
+# -- remember this browser -----------------------------------------------------------
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    key = derive_key(_idp().settings["SECRET_KEY"], "remember-browser").hex()
+    return URLSafeTimedSerializer(key, salt="visma_idp.remember")
+
+
+def _stamp(user) -> str:
+    raw = f"{user.id}:{user.password_changed_at}:{user.factors_changed_at}:{user.password_hash}"
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def _remember_value(user) -> str:
+    return _serializer().dumps({"u": user.id, "s": _stamp(user)})
+
+
+def remembered(user) -> bool:
+    raw = request.cookies.get(REMEMBER_COOKIE)
+    days = _idp().settings["REMEMBER_BROWSER_DAYS"]
+    if not raw or days <= 0 or len(raw) > 300:
+        return False
+    try:
+        data = _serializer().loads(raw, max_age=days * 86400)
+    except BadSignature:
+        return False
+    import hmac
+
+    return isinstance(data, dict) and data.get("u") == user.id and hmac.compare_digest(str(data.get("s")), _stamp(user))
+
+
+def set_remember_cookie(response):
+    """after_request: write the remember-this-browser cookie chosen in this request."""
+    value = g.get("remember_browser")
+    if value:
+        idp = _idp()
+        response.set_cookie(REMEMBER_COOKIE, value, max_age=idp.settings["REMEMBER_BROWSER_DAYS"] * 86400,
+                            path="/", secure=idp.secure_cookies, httponly=True, samesite="Lax")
+    return response
+
+
+# -- the page ---------------------------------------------------------------------------
+
+
+def _page(user, state, method, *, error: str | None = None, status: int = 200, ctx: dict | None = None):
+    others = [m for m in _methods(user, state) if m.key != method.key]
+    return render_template(
+        "login_verify.html", user=user, method=method, others=others, ctx=ctx or {}, error=error,
+        tx=state.get("tx"), remember_days=_idp().settings["REMEMBER_BROWSER_DAYS"],
+        step_up=bool(state.get("want")),
+    ), status
+
+
+def _choose(user, state, key: str | None):
+    methods = _methods(user, state)
+    if not methods:
+        return None
+    if key:
+        for m in methods:
+            if m.key == key:
+                return m
+    return methods[0]
+
+
+def _no_method_page():
+    return render_template(
+        "error.html", title=_("You cannot finish signing in"),
+        message=_("None of your ways to confirm the sign-in can be used. Ask your administrator for a "
+                  "one-time code, then sign in again."),
+    ), 403
+
+
+def _expired():
+    return redirect(_idp().url("login.email"))
+
+
+@bp.get("/login/verify")
+def verify():
+    state = pending()
+    user = pending_user()
+    if state is None or user is None or state.get("stage") != "verify":
+        return _expired()
+    method = _choose(user, state, request.args.get("method"))
+    if method is None:
+        return _no_method_page()
+    try:
+        ctx = method.prepare(user)
+    except MethodRefused as exc:
+        db.session.commit()
+        return _page(user, state, method, error=exc.message, status=exc.status)
+    db.session.commit()  # what prepare stored (an SMS code, a WebAuthn challenge)
+    return _page(user, state, method, ctx=ctx)
+
+
+@bp.post("/login/verify")
+def verify_post():
+    idp = _idp()
+    state = pending()
+    user = pending_user()
+    if state is None or user is None or state.get("stage") != "verify":
+        return _expired()
+    method = _choose(user, state, request.form.get("method"))
+    if method is None:
+        return _no_method_page()
+    if method.key != request.form.get("method"):
+        return _page(user, state, method, error=_("Choose a way to confirm the sign-in."), status=400)
+    key = f"2fa:{user.id}"
+    ip = request.remote_addr
+    verdict = idp.throttle.attempt(key, ip)
+    if not verdict.allowed:
+        audit.record("second_step_throttled", outcome="failure", user_id=user.id,
+                     details={"method": method.key, "wait_seconds": verdict.wait_seconds})
+        db.session.commit()
+        message = _("Too many wrong codes. Wait %(seconds)d second(s) and try again.", seconds=verdict.wait_seconds)
+        resp, _status = _page(user, state, method, error=message, status=429)
+        return resp, 429, {"Retry-After": str(verdict.wait_seconds)}
+    try:
+        verified = method.verify(user, request.form)
+    except MethodRefused as exc:
+        idp.throttle.failed(key, ip)
+        audit.record("second_step_failed", outcome="failure", user_id=user.id, details={"method": method.key})
+        db.session.commit()
+        ctx = {}
+        try:
+            ctx = method.prepare(user) if method.own_submit else {}
+        except MethodRefused:
+            pass
+        db.session.commit()
+        return _page(user, state, method, error=exc.message, status=exc.status, ctx=ctx)
+    idp.throttle.succeeded(key)
+    audit.record("second_step_passed", user_id=user.id, details={"method": method.key, "amr": list(verified.amr)})
+    return complete(user, state, verified, remember=request.form.get("remember") == "on")
+
+
+@bp.post("/login/verify/cancel")
+def cancel():
+    session.pop(PENDING_KEY, None)
+    return redirect(_idp().url("login.email"))
+
+
+def step_up_needed(sess, wanted: str | None) -> bool:
+    """Whether an app's wish for ``wanted`` can be met by a step-up for this session."""
+    if wanted is None or sess is None:
+        return False
+    return rank(achievable_acr(sess.user)) >= rank(wanted) > rank(sess.acr)
+
+
+def current_user_or_pending():
+    """(user, SsoSession or None): the signed-in user, or the user of a pending
+    sign-in in the enrolment stage (who may only enrol a factor)."""
+    sess = current_session()
+    if sess is not None:
+        return sess.user, sess
+    state = pending()
+    if state is not None and state.get("stage") == "enrol":
+        user = pending_user()
+        if user is not None:
+            return user, None
+    return None, None
+
+
+__all__ = ["METHODS", "begin", "begin_step_up", "complete", "enrolled", "finish", "pending"]
