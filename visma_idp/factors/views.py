@@ -122,3 +122,17 @@ def confirm_password():
     audit.record("password_confirmed", user_id=user.id)
     db.session.commit()
     return redirect(idp.issuer_origin + back)
+
+
+@bp.route("/account/security/continue", methods=["GET", "POST"])
+def continue_after_enrolment():
+    """After the recovery codes of a first factor: finish a pending sign-in, or the overview."""
+    from .enrolment import continue_after_enrolment_response
+
+    user, _sess = actor()
+    if user is None:
+        state = second_step.pending()
+        user = second_step.pending_user() if state and state.get("stage") == "enrolled" else None
+        if user is None:
+            return to_sign_in()
+    return continue_after_enrolment_response(user)

@@ -181,13 +181,18 @@ def complete(user, state: dict[str, Any], verified: Verified, *, remember: bool 
                   next_url=state.get("next"), details={"second_step": True})
 
 
-def enrolled(user, verified: Verified):
-    """A factor was confirmed. During a pending sign-in in the enrolment stage
-    that ends the sign-in (the response to return); otherwise None."""
-    state = pending()
-    if state is None or state.get("stage") != "enrol" or state.get("uid") != user.id:
-        return None
-    return complete(user, state, verified)
+def enrolling_done(state: dict[str, Any], verified: Verified) -> None:
+    """A pending sign-in's required factor is now enrolled: it may finish
+    (:func:`finish_enrolled`) once the user has seen their recovery codes."""
+    amr = list(dict.fromkeys([*state.get("amr", []), *verified.amr, AMR_MFA]))
+    session[PENDING_KEY] = {**state, "stage": "enrolled", "amr": amr,
+                            "phr": verified.phishing_resistant, "at": _idp().clock.now()}
+
+
+def finish_enrolled(user, state: dict[str, Any]):
+    acr = ACR_PHISHING_RESISTANT if state.get("phr") else ACR_MFA
+    return finish(user, amr=list(state.get("amr", [])), acr=acr, tx_id=state.get("tx"),
+                  password_at=state.get("pwd_at"), next_url=state.get("next"), details={"enrolled": True})
 
 
 # -- remember this browser -----------------------------------------------------------
@@ -351,4 +356,4 @@ def current_user_or_pending():
     return None, None
 
 
-__all__ = ["METHODS", "begin", "begin_step_up", "complete", "enrolled", "finish", "pending"]
+__all__ = ["METHODS", "begin", "begin_step_up", "complete", "enrolling_done", "finish", "finish_enrolled", "pending"]

@@ -22,6 +22,7 @@ from .models import (  # noqa: F401
     SeenJti,
     SigningKey,
     SmsCode,
+    SmsOutbox,
     SsoSession,
     Token,
     User,

@@ -556,3 +556,23 @@ class OneTimeCode(db.Model):  # type: ignore[name-defined]
     created_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)
     used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SmsOutbox(db.Model):  # type: ignore[name-defined]
+    """Text messages of the ``outbox`` SMS backend (demo and tests): kept
+    here instead of leaving, the text encrypted (it holds a live code)."""
+
+    __tablename__ = "sms_outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    to_number: Mapped[str] = mapped_column(String(32), index=True)
+    body_enc: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+    @property
+    def body(self) -> str:
+        return _secrets().decrypt(self.body_enc).decode("utf-8")
+
+    @body.setter
+    def body(self, value: str) -> None:
+        self.body_enc = _secrets().encrypt(value.encode("utf-8"))

@@ -1,0 +1,61 @@
+"""What happens after a factor is confirmed or removed, whatever its kind.
+
+Rules:
+- a confirmed factor is audited (``factor_added``), told to the user by email
+  (always: a security change), and voids "remember this browser";
+- the first factor brings the user's recovery codes, shown once right away;
+- during a pending sign-in that had to enrol a factor, confirming it ends the
+  sign-in (with ``amr`` of both steps), after the recovery codes if any;
+- a removed factor is audited (``factor_removed``) and told by email too.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, redirect, render_template
+
+from .. import audit
+from ..login import second_step
+from ..notify import messages
+from . import Verified, factor_touched
+
+
+
+def _idp():
+    return current_app.extensions["visma_idp"]
+
+
+def after_enrolment(user, factor, verified: Verified):
+    """The response after ``factor`` was confirmed (the caller has set
+    ``factor.confirmed_at``). Commits."""
+    from ..storage import db
+    from .recovery_codes import first_codes
+
+    factor_touched(user)
+    audit.record("factor_added", user_id=user.id, details={"kind": factor.kind, "factor_id": factor.id})
+    messages.queue("factor_changed", to=user.email, user=user, action="added", factor_kind=factor.kind,
+                   factor_name=factor.name)
+    codes = first_codes(user)
+    state = second_step.pending()
+    if state is not None and state.get("stage") == "enrol" and state.get("uid") == user.id:
+        second_step.enrolling_done(state, verified)
+    db.session.commit()
+    if codes:
+        return render_template("recovery_codes_new.html", user=user, codes=codes, first=True,
+                               continue_url=_idp().url("factors.continue_after_enrolment"))
+    return continue_after_enrolment_response(user)
+
+
+def continue_after_enrolment_response(user):
+    """Finish a pending sign-in whose factor is now enrolled, or back to the overview."""
+    state = second_step.pending()
+    if state is not None and state.get("stage") == "enrolled" and state.get("uid") == user.id:
+        return second_step.finish_enrolled(user, state)
+    return redirect(_idp().url("factors.overview"))
+
+
+def after_removal(user, factor) -> None:
+    """Audit and tell a removed factor; the caller deletes the row and commits."""
+    factor_touched(user)
+    audit.record("factor_removed", user_id=user.id, details={"kind": factor.kind, "factor_id": factor.id})
+    messages.queue("factor_changed", to=user.email, user=user, action="removed", factor_kind=factor.kind,
+                   factor_name=factor.name)
