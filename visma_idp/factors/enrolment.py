@@ -19,7 +19,6 @@ from ..notify import messages
 from . import Verified, factor_touched
 
 
-
 def _idp():
     return current_app.extensions["visma_idp"]
 
