@@ -315,6 +315,106 @@ def users_list() -> None:
     _table(["id", "email", "name", "active"], rows)
 
 
+@users.command("one-time-code")
+@click.option("--email", required=True, help="Email address of the user who lost their second factor.")
+@click.option("--admin", "admin_email",
+              help="Issue as this admin (their right for the user's domain is checked). "
+                   "Without it the command runs as the operator and may issue for anyone.")
+def users_one_time_code(email: str, admin_email: str | None) -> None:
+    """Create a one-time code that lets a user pass the second step of a sign-in once.
+
+    The code is printed once (it is stored only as a keyed digest), lives
+    ONE_TIME_CODE_LIFETIME seconds (10 minutes), works once and voids the
+    user's older codes. After using it the user must set up a new factor
+    before the sign-in ends. The user is emailed when the code is created and
+    when it is used; both are audited. Give the code to the user yourself
+    (phone, in person), never by email.
+    """
+    from .factors.admin_codes import IssueRefused, issue_for_email
+    from .storage import db, queries
+
+    app = _app()
+    with app.app_context():
+        admin = None
+        if admin_email is not None:
+            admin = queries.user_by_email(admin_email.strip().lower())
+            if admin is None:
+                raise InvalidInput(f"no user with email {admin_email}")
+        try:
+            issued = issue_for_email(admin, email, via="cli")
+        except IssueRefused as exc:
+            db.session.commit()  # the refusal is audited
+            raise InvalidInput(f"refused ({exc.reason}): {exc.message}") from None
+        db.session.commit()
+        click.echo(f"one-time code for {issued.target.email}: {issued.code}")
+        click.echo(f"valid until {_when(issued.expires_at)}, single use; it is not shown again")
+
+
+# -- admin rights ---------------------------------------------------------------
+
+
+@main.group("admin")
+def admin_group() -> None:
+    """Admins' rights: who may issue one-time codes, for which email domains."""
+
+
+def _rights_user(email: str):
+    from .storage import queries
+
+    user = queries.user_by_email(email.strip().lower())
+    if user is None:
+        raise InvalidInput(f"no user with email {email}")
+    return user
+
+
+@admin_group.command("grant")
+@click.option("--email", required=True, help="Email address of the admin.")
+@click.option("--right", required=True, type=click.Choice(["issue_one_time_codes"]), help="The right.")
+@click.option("--domain", "domains", multiple=True, required=True,
+              help="Email domain the right covers, like example.no (repeatable). Exact match only: "
+                   "subdomains are granted one by one.")
+def admin_grant(email: str, right: str, domains: tuple[str, ...]) -> None:
+    """Give an admin a right for email domains (added to the domains they hold)."""
+    from .admin import rights
+    from .storage import db
+
+    app = _app()
+    with app.app_context():
+        user = _rights_user(email)
+        row = rights.grant(user, right, domains)
+        db.session.commit()
+        click.echo(f"{user.email} holds {right} for: {', '.join(row.domains)}")
+
+
+@admin_group.command("revoke")
+@click.option("--email", required=True, help="Email address of the admin.")
+@click.option("--right", required=True, type=click.Choice(["issue_one_time_codes"]), help="The right.")
+@click.option("--domain", "domains", multiple=True, help="Only these domains (repeatable; default: the whole right).")
+def admin_revoke(email: str, right: str, domains: tuple[str, ...]) -> None:
+    """Take a right from an admin, for some domains or entirely."""
+    from .admin import rights
+    from .storage import db
+
+    app = _app()
+    with app.app_context():
+        user = _rights_user(email)
+        removed = rights.revoke(user, right, list(domains) if domains else None)
+        db.session.commit()
+        click.echo(f"{user.email}: {right} removed for: {', '.join(removed) or 'no domain (none held)'}")
+
+
+@admin_group.command("list")
+def admin_list() -> None:
+    """List the rights admins hold."""
+    from .admin import rights
+
+    app = _app()
+    with app.app_context():
+        rows = [[u.email, r.right, " ".join(r.domains or []), _when(r.granted_at), u.status]
+                for u, r in rights.all_rights()]
+    _table(["email", "right", "domains", "granted", "account"], rows)
+
+
 # -- clients -----------------------------------------------------------------
 
 

@@ -78,8 +78,17 @@ def overview():
     return render_template(
         "factors.html", user=user, factors=factors, by_kind=by_kind, enrol_mode=enrol_mode,
         recent=password_is_recent(sess), required=second_step.must_have_factor(user),
-        done=request.args.get("done"),
+        done=session.pop(DONE_KEY, None),
     )
+
+
+DONE_KEY = "factors_done"
+
+
+def say_done(message: str) -> None:
+    """A confirmation the overview shows once (kept in the signed session, never
+    taken from the URL, so no link can put its own words on the page)."""
+    session[DONE_KEY] = str(message)[:300]
 
 
 def _safe_path(value: str | None) -> str:

@@ -26,12 +26,13 @@ Rules:
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session
 from flask_babel import gettext as _
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from .. import audit
 from ..crypto import derive_key
@@ -44,7 +45,11 @@ bp = Blueprint("second_step", __name__)
 
 PENDING_KEY = "pending_signin"
 PENDING_LIFETIME = 600  # seconds between the first factor and the end of the second step
-REMEMBER_COOKIE = "visma_idp_rb"
+REMEMBER_COOKIE = "visma_idp_rb"  # "__Host-" in front on an https issuer
+
+
+def _remember_cookie_name() -> str:
+    return ("__Host-" if _idp().secure_cookies else "") + REMEMBER_COOKIE
 
 
 def _idp():
@@ -198,9 +203,9 @@ def finish_enrolled(user, state: dict[str, Any]):
 # -- remember this browser -----------------------------------------------------------
 
 
-def _serializer() -> URLSafeTimedSerializer:
+def _serializer() -> URLSafeSerializer:
     key = derive_key(_idp().settings["SECRET_KEY"], "remember-browser").hex()
-    return URLSafeTimedSerializer(key, salt="visma_idp.remember")
+    return URLSafeSerializer(key, salt="visma_idp.remember")
 
 
 def _stamp(user) -> str:
@@ -209,21 +214,23 @@ def _stamp(user) -> str:
 
 
 def _remember_value(user) -> str:
-    return _serializer().dumps({"u": user.id, "s": _stamp(user)})
+    idp = _idp()
+    expires = idp.clock.now() + idp.settings["REMEMBER_BROWSER_DAYS"] * 86400  # the app clock, not the library's
+    return _serializer().dumps({"u": user.id, "s": _stamp(user), "e": expires})
 
 
 def remembered(user) -> bool:
-    raw = request.cookies.get(REMEMBER_COOKIE)
+    raw = request.cookies.get(_remember_cookie_name())
     days = _idp().settings["REMEMBER_BROWSER_DAYS"]
     if not raw or days <= 0 or len(raw) > 300:
         return False
     try:
-        data = _serializer().loads(raw, max_age=days * 86400)
+        data = _serializer().loads(raw)
     except BadSignature:
         return False
-    import hmac
-
-    return isinstance(data, dict) and data.get("u") == user.id and hmac.compare_digest(str(data.get("s")), _stamp(user))
+    if not isinstance(data, dict) or not isinstance(data.get("e"), int) or data["e"] <= _idp().clock.now():
+        return False
+    return data.get("u") == user.id and hmac.compare_digest(str(data.get("s")), _stamp(user))
 
 
 def set_remember_cookie(response):
@@ -231,7 +238,7 @@ def set_remember_cookie(response):
     value = g.get("remember_browser")
     if value:
         idp = _idp()
-        response.set_cookie(REMEMBER_COOKIE, value, max_age=idp.settings["REMEMBER_BROWSER_DAYS"] * 86400,
+        response.set_cookie(_remember_cookie_name(), value, max_age=idp.settings["REMEMBER_BROWSER_DAYS"] * 86400,
                             path="/", secure=idp.secure_cookies, httponly=True, samesite="Lax")
     return response
 

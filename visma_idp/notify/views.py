@@ -1,6 +1,8 @@
 """The dev outbox: read the messages the outbox holds, in demo mode only.
 
-- ``GET /dev/outbox``: the newest messages (time, recipient, subject, state);
+- ``GET /dev/outbox``: the newest messages (time, recipient, subject, state),
+  and below them the newest text messages of the ``outbox`` SMS backend
+  (time, masked number, text);
 - ``GET /dev/outbox/<id>``: one message's headers and its plain-text part;
 - ``GET /dev/outbox/<id>/html``: its HTML part as its own document, under a
   CSP ``sandbox`` (an opaque origin: no script, no form, no cookie of ours)
@@ -18,11 +20,12 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 from flask_babel import format_datetime, lazy_gettext
 from sqlalchemy import select
 
-from ..storage import MailOutbox, db
+from ..storage import MailOutbox, SmsOutbox, db
 
 bp = Blueprint("dev_outbox", __name__)
 
 PAGE_SIZE = 200
+SMS_PAGE_SIZE = 50
 STATUS_LABELS = {
     "pending": lazy_gettext("Waiting to be sent"),
     "sent": lazy_gettext("Sent"),
@@ -58,8 +61,12 @@ def outbox():
     if status in STATUS_LABELS:
         query = query.where(MailOutbox.status == status)
     rows = list(db.session.scalars(query))
+    # text messages of the outbox SMS backend (bodies decrypted by SmsOutbox.body)
+    from ..factors.sms import mask
+
+    sms_rows = list(db.session.scalars(select(SmsOutbox).order_by(SmsOutbox.id.desc()).limit(SMS_PAGE_SIZE)))
     return render_template("dev_outbox.html", rows=rows, when=_when, labels=STATUS_LABELS,
-                           status=status if status in STATUS_LABELS else None)
+                           status=status if status in STATUS_LABELS else None, sms_rows=sms_rows, sms_mask=mask)
 
 
 @bp.get("/dev/outbox/<int:message_id>")

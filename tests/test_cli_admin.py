@@ -1,0 +1,98 @@
+"""`visma-idp admin grant|revoke|list` and `visma-idp users one-time-code`,
+run in-process with click's CliRunner on a migrated test database."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from tests.admin import CODE_RE, events, give_factor, lands_in_enrolment, sign_in, verify_with_code
+from tests.helpers import drop_all_tables
+from visma_idp.cli import main
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def run(settings):
+    """Run the CLI on a database migrated by `visma-idp db upgrade`."""
+    drop_all_tables(settings["DATABASE_URL"])
+    env = {f"VISMA_IDP_{key}": str(value) for key, value in settings.items()}
+
+    def invoke(*args, expect=0):
+        result = CliRunner().invoke(main, list(args), env=env)
+        if isinstance(result.exception, Exception) and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        assert result.exit_code == expect, (result.stdout, result.stderr)
+        return result
+
+    invoke("db", "upgrade")
+    for email, name in (("ola@example.no", "Ola Admin"), ("kari@example.no", "Kari"), ("eva@evil-example.no", "Eva")):
+        invoke("users", "create", "--email", email, "--name", name, "--password", PASSWORD)
+    yield invoke
+    drop_all_tables(settings["DATABASE_URL"])
+
+
+def test_grant_list_revoke(run, make_app):
+    out = run("admin", "grant", "--email", "Ola@Example.no", "--right", "issue_one_time_codes",
+              "--domain", "example.no", "--domain", "@Sub.Example.NO").stdout
+    assert "ola@example.no holds issue_one_time_codes for: example.no, sub.example.no" in out
+    listed = run("admin", "list").stdout
+    assert "ola@example.no" in listed and "example.no sub.example.no" in listed
+    out = run("admin", "revoke", "--email", "ola@example.no", "--right", "issue_one_time_codes",
+              "--domain", "sub.example.no").stdout
+    assert "removed for: sub.example.no" in out
+    assert "sub.example.no" not in run("admin", "list").stdout
+    run("admin", "revoke", "--email", "ola@example.no", "--right", "issue_one_time_codes")
+    assert "ola@example.no" not in run("admin", "list").stdout
+    app = make_app()
+    assert len(events(app, "admin_right_granted")) == 1
+    assert len(events(app, "admin_right_revoked")) == 2
+
+
+def test_grant_refuses_bad_input(run):
+    assert "not a domain name" in run("admin", "grant", "--email", "ola@example.no", "--right", "issue_one_time_codes",
+                                      "--domain", "*.example.no", expect=1).stderr
+    assert "no user with email" in run("admin", "grant", "--email", "nobody@example.no", "--right",
+                                       "issue_one_time_codes", "--domain", "example.no", expect=1).stderr
+    run("admin", "grant", "--email", "ola@example.no", "--right", "be_root", "--domain", "example.no", expect=2)
+    run("admin", "grant", "--email", "ola@example.no", "--right", "issue_one_time_codes", expect=2)  # --domain needed
+
+
+def test_the_operator_issues_a_code_that_works(run, make_app):
+    out = run("users", "one-time-code", "--email", "kari@example.no").stdout
+    match = CODE_RE.search(out)
+    assert match and "single use" in out and "not shown again" in out
+    app = make_app(keys=True)
+    (issued,) = events(app, "one_time_code_issued")
+    assert issued.details["operator"] is True and issued.details["via"] == "cli"
+    from visma_idp.storage import MailOutbox, db, queries
+
+    with app.app_context():
+        assert db.session.scalar(db.select(MailOutbox.kind).where(MailOutbox.to_addr == "kari@example.no")
+                                 .order_by(MailOutbox.id.desc()).limit(1)) == "one_time_code_issued"
+        kari = queries.user_by_email("kari@example.no").id
+    give_factor(app, kari)
+    client = app.test_client()
+    sign_in(client, "kari@example.no")
+    assert lands_in_enrolment(client, verify_with_code(client, match.group(1)))
+
+
+def test_issuing_as_an_admin_checks_the_right(run, make_app):
+    args = ("users", "one-time-code", "--email", "kari@example.no", "--admin", "ola@example.no")
+    assert "refused (no_right)" in run(*args, expect=1).stderr
+    run("admin", "grant", "--email", "ola@example.no", "--right", "issue_one_time_codes", "--domain", "example.no")
+    assert CODE_RE.search(run(*args).stdout)
+    out = run("users", "one-time-code", "--email", "eva@evil-example.no", "--admin", "ola@example.no", expect=1)
+    assert "refused (outside_domain)" in out.stderr and not CODE_RE.search(out.stdout)
+    assert "refused (self)" in run("users", "one-time-code", "--email", "ola@example.no", "--admin",
+                                   "ola@example.no", expect=1).stderr
+    assert "no user with email" in run("users", "one-time-code", "--email", "kari@example.no", "--admin",
+                                       "ghost@example.no", expect=1).stderr
+    app = make_app()
+    assert [e.details["reason"] for e in events(app, "one_time_code_refused")] == ["no_right", "outside_domain", "self"]
+    assert [e.details["admin_email"] for e in events(app, "one_time_code_issued")] == ["ola@example.no"]
+
+
+def test_the_operator_gets_a_clear_message_for_an_unknown_user(run):
+    assert "refused (unknown_user)" in run("users", "one-time-code", "--email", "ghost@example.no", expect=1).stderr
