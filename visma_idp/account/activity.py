@@ -233,6 +233,17 @@ EVENT_LABELS = {
     "token_reuse_detected": _l("A reused token was detected and its family revoked"),
 }
 
+EVENT_LABELS.update({
+    "factor_added": _l("A way to confirm sign-ins was added"),
+    "factor_removed": _l("A way to confirm sign-ins was removed"),
+    "second_step_failed": _l("Wrong code or key at the second step of a sign-in"),
+    "recovery_code_used": _l("Signed in with a recovery code"),
+    "recovery_codes_created": _l("New recovery codes made"),
+    "one_time_code_issued": _l("An administrator made a one-time code for you"),
+    "one_time_code_used": _l("Signed in with a one-time code from an administrator"),
+    "password_confirm_failed": _l("Wrong password given to confirm a change"),
+    "passkey_login_failed": _l("Failed sign-in with a passkey"),
+})
 _OTHER = _l("Other security event")
 
 
@@ -247,7 +258,8 @@ class ActivityItem:
 
 def recent_activity(user_id: int, *, limit: int = ACTIVITY_LIMIT) -> list[ActivityItem]:
     rows = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.user_id == user_id)
+        # the events a person can act on (not every token an app fetched)
+        select(AuditEvent).where(AuditEvent.user_id == user_id, AuditEvent.event.in_(list(EVENT_LABELS)))
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
     )
     return [

@@ -32,7 +32,7 @@ from ..storage import db
 from . import AMR_MFA, Verified
 from . import webauthn as wa
 from .enrolment import after_enrolment, after_removal
-from .views import actor, password_is_recent, require_recent_password, to_sign_in
+from .views import actor, confirmed_factors, password_is_recent, require_recent_password, say_done, to_sign_in
 
 bp = Blueprint("webauthn", __name__)
 
@@ -43,7 +43,7 @@ def _idp():
 
 def _overview(done: str | None = None):
     if done:
-        return redirect(_idp().url("factors.overview", done=done))
+        say_done(done)
     return redirect(_idp().url("factors.overview"))
 
 
@@ -179,6 +179,10 @@ def remove(factor_id: int):
     if request.method == "GET":
         return render_template("webauthn_remove.html", user=user, factor=factor)
     name = factor.name
+    if second_step.must_have_factor(user) and [f.id for f in confirmed_factors(user)] == [factor.id]:
+        return render_template("error.html", title=_("You cannot remove this key"),
+                               message=_("Your account must have a way to confirm your sign-in. Add another one "
+                                         "before you remove this one.")), 409
     after_removal(user, factor)
     db.session.delete(factor)
     db.session.commit()
