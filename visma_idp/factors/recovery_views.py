@@ -18,7 +18,7 @@ from .. import audit
 from ..notify import messages
 from ..storage import db
 from . import has_second_factor, recovery_codes
-from .views import actor, require_recent_password, to_sign_in
+from .views import gate
 
 bp = Blueprint("recovery", __name__)
 
@@ -43,10 +43,7 @@ def _page(user, sess, *, error: str | None = None, status: int = 200):
 
 @bp.get(PAGE_PATH)
 def page():
-    user, sess = actor()
-    if user is None:
-        return to_sign_in()
-    back = require_recent_password(sess, PAGE_PATH)
+    user, sess, back = gate(PAGE_PATH)
     if back is not None:
         return back
     return _page(user, sess)
@@ -54,10 +51,7 @@ def page():
 
 @bp.post(PAGE_PATH)
 def regenerate():
-    user, sess = actor()
-    if user is None:
-        return to_sign_in()
-    back = require_recent_password(sess, PAGE_PATH)
+    user, sess, back = gate(PAGE_PATH)
     if back is not None:
         return back
     if not has_second_factor(user):

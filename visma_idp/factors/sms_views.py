@@ -25,7 +25,7 @@ from ..login import second_step
 from ..storage import Factor, SmsCode, db
 from . import AMR_SMS, MethodRefused, Verified, sms
 from .enrolment import after_enrolment, after_removal
-from .views import actor, confirmed_factors, require_recent_password, to_sign_in
+from .views import confirmed_factors, gate
 
 bp = Blueprint("sms", __name__)
 
@@ -82,10 +82,7 @@ def _initial_phone(user) -> str:
 
 @bp.get(ENROL_PATH)
 def enrol():
-    user, sess = actor()
-    if user is None:
-        return to_sign_in()
-    back = require_recent_password(sess, ENROL_PATH)
+    user, sess, back = gate(ENROL_PATH)
     if back is not None:
         return back
     return _enrol_page(user, sess, phone=_initial_phone(user))
@@ -93,10 +90,7 @@ def enrol():
 
 @bp.post(ENROL_PATH)
 def send():
-    user, sess = actor()
-    if user is None:
-        return to_sign_in()
-    back = require_recent_password(sess, ENROL_PATH)
+    user, sess, back = gate(ENROL_PATH)
     if back is not None:
         return back
     raw = (request.form.get("phone") or "")[: sms.MAX_INPUT * 2]
@@ -122,10 +116,7 @@ def send():
 
 @bp.get(VERIFY_PATH)
 def verify_phone():
-    user, sess = actor()
-    if user is None:
-        return to_sign_in()
-    back = require_recent_password(sess, VERIFY_PATH)
+    user, sess, back = gate(VERIFY_PATH)
     if back is not None:
         return back
     code = _waiting(user)
@@ -138,10 +129,7 @@ def verify_phone():
 @bp.post(VERIFY_PATH)
 def confirm():
     idp = _idp()
-    user, sess = actor()
-    if user is None:
-        return to_sign_in()
-    back = require_recent_password(sess, VERIFY_PATH)
+    user, sess, back = gate(VERIFY_PATH)
     if back is not None:
         return back
     waiting = _waiting(user)
@@ -171,10 +159,7 @@ def confirm():
 
 @bp.post(ENROL_PATH + "/resend")
 def resend():
-    user, sess = actor()
-    if user is None:
-        return to_sign_in()
-    back = require_recent_password(sess, VERIFY_PATH)
+    user, sess, back = gate(VERIFY_PATH)
     if back is not None:
         return back
     waiting = _waiting(user)
@@ -193,10 +178,7 @@ def resend():
 
 @bp.post(ENROL_PATH + "/<int:factor_id>/remove")
 def remove(factor_id: int):
-    user, sess = actor()
-    if user is None:
-        return to_sign_in()
-    back = require_recent_password(sess, "/account/security")
+    user, sess, back = gate("/account/security")
     if back is not None:
         return back
     factor = db.session.get(Factor, factor_id)

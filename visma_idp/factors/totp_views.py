@@ -23,7 +23,7 @@ from ..login import second_step
 from ..storage import Factor, db
 from . import AMR_OTP, Verified, totp
 from .enrolment import after_enrolment, after_removal
-from .views import actor, confirmed_factors, require_recent_password, to_sign_in
+from .views import confirmed_factors, gate
 
 bp = Blueprint("totp", __name__)
 
@@ -56,10 +56,7 @@ def _enrol_page(user, sess, factor: Factor, *, name: str | None = None, error: s
 
 @bp.get(ENROL_PATH)
 def enrol():
-    user, sess = actor()
-    if user is None:
-        return to_sign_in()
-    back = require_recent_password(sess, ENROL_PATH)
+    user, sess, back = gate(ENROL_PATH)
     if back is not None:
         return back
     factor = totp.pending_enrolment(user)
@@ -82,10 +79,7 @@ def _clean_name(raw: str | None) -> str:
 @bp.post(ENROL_PATH)
 def confirm():
     idp = _idp()
-    user, sess = actor()
-    if user is None:
-        return to_sign_in()
-    back = require_recent_password(sess, ENROL_PATH)
+    user, sess, back = gate(ENROL_PATH)
     if back is not None:
         return back
     factor = totp.find_pending(user, request.form.get("factor"))
@@ -156,10 +150,7 @@ def _remove_page(user, sess, factor: Factor, *, error: str | None = None, status
 
 @bp.get(ENROL_PATH + "/<int:factor_id>/remove")
 def remove_confirm(factor_id: int):
-    user, sess = actor()
-    if user is None:
-        return to_sign_in()
-    back = require_recent_password(sess, f"{ENROL_PATH}/{factor_id}/remove")
+    user, sess, back = gate(f"{ENROL_PATH}/{factor_id}/remove")
     if back is not None:
         return back
     factor = _own_factor(user, factor_id)
@@ -170,10 +161,7 @@ def remove_confirm(factor_id: int):
 
 @bp.post(ENROL_PATH + "/<int:factor_id>/remove")
 def remove(factor_id: int):
-    user, sess = actor()
-    if user is None:
-        return to_sign_in()
-    back = require_recent_password(sess, f"{ENROL_PATH}/{factor_id}/remove")
+    user, sess, back = gate(f"{ENROL_PATH}/{factor_id}/remove")
     if back is not None:
         return back
     factor = _own_factor(user, factor_id)

@@ -59,6 +59,16 @@ def to_sign_in():
     return redirect(_idp().url("login.email"))
 
 
+def gate(back_to: str):
+    """(user, SsoSession or None, None) when someone may change factors now;
+    else (user or None, session, the redirect to sign in or to confirm the
+    password, which comes back to ``back_to``)."""
+    user, sess = actor()
+    if user is None:
+        return None, None, to_sign_in()
+    return user, sess, require_recent_password(sess, back_to)
+
+
 def confirmed_factors(user) -> list[Factor]:
     return list(db.session.scalars(
         select(Factor).where(Factor.user_id == user.id, Factor.confirmed_at.is_not(None)).order_by(Factor.id)
