@@ -64,3 +64,14 @@ def test_my_details_on_a_desktop(live, page, make_user):
     page.goto(live.url + "/account")
     assert page.text_content("h1") == "My details"
     screenshot(page, "account-desktop-en")
+
+
+def test_two_step_verification_is_one_click_from_my_details(live, page, make_user):
+    make_user(email=EMAIL, password=PASSWORD)
+    sign_in(page, live)
+    page.goto(live.url + "/account")
+    with page.expect_navigation():
+        page.click("#two-step-title a")
+    assert page.url == live.url + "/account/security"
+    assert page.text_content("h1") == "Two-step verification"
+    screenshot(page, "two-step-overview-en")
