@@ -1,4 +1,10 @@
-"""The admin REST API (one-time codes).
+"""The admin REST API: one-time codes and invitations.
+
+``POST /admin/api/users`` with ``{"email", "name", "given_name"?, "family_name"?,
+"locale"?}`` invites a user (a pending account and the Welcome email with its
+activation link; the token's user needs ``invite_users`` for the new
+address's domain) and answers ``201 {"sub", "email", "status": "pending"}``;
+409 when the address already has an account.
 
 ``POST /admin/api/one-time-codes`` with ``{"email": "kari@example.no"}`` and
 ``Authorization: Bearer <access token>`` answers ``201 {"code", "expires_at",
@@ -103,6 +109,49 @@ def create_one_time_code():
     return _json(201, {"code": issued.code, "expires_at": issued.expires_at, "email": issued.target.email})
 
 
+INVITE_FIELDS = ("given_name", "family_name", "locale")
+
+
+@bp.post("/admin/api/users")
+def invite_user():
+    from .. import audit
+    from ..config import LOCALES
+    from . import rights
+    from .service import InvalidInput
+    from .service import invite_user as invite
+
+    admin, refused = _token_user()
+    if refused is not None:
+        return refused
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        return _error(400, "invalid_request", _("The request is too large."))
+    body = request.get_json(silent=True) if request.mimetype == "application/json" else None
+    email = body.get("email") if isinstance(body, dict) else None
+    name = body.get("name") if isinstance(body, dict) else None
+    extra = {k: body.get(k) for k in INVITE_FIELDS if isinstance(body, dict) and body.get(k) is not None}
+    if (not isinstance(email, str) or not isinstance(name, str) or not 0 < len(name) <= 200
+            or any(not isinstance(v, str) or len(v) > 100 for v in extra.values())
+            or extra.get("locale", "en") not in LOCALES):
+        return _error(400, "invalid_request", _('Send a JSON object with the new user\'s email address and name: '
+                                                '{"email": "name@example.no", "name": "Kari Nordmann"}.'))
+    if not rights.covers(admin, email.strip().lower(), rights.INVITE_USERS):
+        audit.record("user_invite_refused", outcome="failure", user_id=admin.id, subject=email[:320],
+                     details={"reason": "no_right_for_domain"})
+        db.session.commit()
+        return _error(403, "forbidden", _("You may not invite users with this email address."))
+    try:
+        user = invite(email, name, **extra)
+    except InvalidInput as exc:
+        db.session.rollback()
+        exists = "already exists" in str(exc)
+        return _error(409 if exists else 400, "conflict" if exists else "invalid_request",
+                      _("A user with this email address already exists.") if exists else
+                      _("Enter your email address, like name@example.com."))
+    audit.record("user_invited", user_id=user.id, subject=user.email, details={"by": admin.id, "via": "api"})
+    db.session.commit()
+    return _json(201, {"sub": user.sub, "email": user.email, "status": user.status})
+
+
 @bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException):
     status = error.code or 500
@@ -114,3 +163,4 @@ def _http_error(error: HTTPException):
 def _exempt_from_csrf(state) -> None:
     # the extension is not in app.extensions["visma_idp"] yet while blueprints register
     state.app.extensions["csrf"].exempt(create_one_time_code)
+    state.app.extensions["csrf"].exempt(invite_user)

@@ -1,9 +1,11 @@
 """Admin rights limited to email domains.
 
 An :class:`~visma_idp.storage.AdminRight` row gives one user one right for a
-list of email domains (lower-case, without ``@``). The only right so far is
+list of email domains (lower-case, without ``@``). The rights are
 ``issue_one_time_codes``: create a one-time code that lets a user of those
-domains pass the second step of a sign-in once (``factors/admin_codes.py``).
+domains pass the second step of a sign-in once (``factors/admin_codes.py``);
+and ``invite_users``: create users of those domains, who get the Welcome
+email with an activation link (``admin/api.py``).
 
 Rules:
 - a user's email domain is what follows the last ``@`` of their address; it
@@ -33,7 +35,8 @@ from ..storage import AdminRight, User, db
 from .service import InvalidInput
 
 ISSUE_ONE_TIME_CODES = "issue_one_time_codes"
-RIGHTS = (ISSUE_ONE_TIME_CODES,)
+INVITE_USERS = "invite_users"  # create (invite) users of the domains through the admin API
+RIGHTS = (ISSUE_ONE_TIME_CODES, INVITE_USERS)
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
