@@ -24,7 +24,7 @@ sys.path.append(str(ROOT))  # PYTHONPATH (run.py --app-dir) wins
 CC_CLIENT = ("bench", "bench-secret")
 LOGIN_CLIENT = ("bench-web", "bench-web-secret-0123456789")
 LOGIN_REDIRECT = "http://127.0.0.1:9/cb"
-USER_PASSWORD = "bench correct horse battery staple"
+USER_PASSWORD = "correct horse battery staple 2026"  # must pass the password policy (no name or email part)
 SECRET_KEY = "bench-secret-key-not-for-production-0123456789"
 
 
