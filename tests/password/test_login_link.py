@@ -157,3 +157,24 @@ def test_from_an_app_back_to_the_app(flow, mailbox):
     payload = tokens["id_token"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     assert claims["amr"] == ["email"]
+
+
+def test_the_link_never_skips_the_second_factor(app, client, kari, mailbox, idp):
+    """The link replaces the password only: a user with an authenticator app
+    still has to pass it, and no session exists before that."""
+    from tests.factors.test_totp import add_totp, code_at, mid_step
+    from visma_idp.storage import SsoSession, db
+
+    secret = add_totp(app, 1)
+    _reset, login = links(client, mailbox)
+    resp = confirm(client, login)
+    assert resp.status_code == 302 and "/login/verify" in resp.headers["Location"]
+    assert not signed_in(client)
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(SsoSession)) == 0
+    mid_step(idp)
+    page = client.get("/login/verify")
+    resp = client.post("/login/verify", data={"csrf_token": csrf(page.get_data(as_text=True)), "method": "totp",
+                                              "code": code_at(secret, idp)})
+    assert resp.status_code == 302 and signed_in(client)
+    assert audit(app, "login_succeeded")[-1]["details"]["amr"] == ["email", "otp", "mfa"]

@@ -248,3 +248,15 @@ def test_csrf_is_required(app, client, kari, mailbox):
         assert client.post(link, data=data).status_code == 400
     assert user_row(app).password_hash == before
     assert client.get(link).status_code == 200
+
+
+def test_a_reset_never_bypasses_the_second_factor(app, client, kari, mailbox):
+    """After the new password, signing in still asks for the authenticator app."""
+    from tests.factors.test_totp import add_totp
+
+    add_totp(app, 1)
+    assert post_new_password(client, reset_link(client, mailbox)).status_code in (200, 302)
+    assert not signed_in(client)
+    resp = sign_in(client, KARI, STRONG)
+    assert resp.status_code == 302 and "/login/verify" in resp.headers["Location"]
+    assert not signed_in(client)
