@@ -21,7 +21,7 @@ from ..login.session import (
     update_transaction,
 )
 from ..storage import Consent, db, queries
-from .checks.acr import LADDER, check_acr, requested_acrs
+from .checks.acr import ACR_PASSWORD, LADDER, check_acr, requested_acrs, wants_more
 from .checks.max_age import auth_too_old, parse_max_age
 from .checks.prompt import parse_prompt
 from .claims import CLAIMS_SUPPORTED, parse_claims_param, release_claims
@@ -193,8 +193,10 @@ def _authorize(oauth_req, params, *, tx_id, started, choice=None, tx=None, pages
         if not needs_login:
             from ..login import second_step
 
-            # the user may reach more than the session has (a step-up with a second factor)
-            wanted_acr = check_acr(sess.acr, acr_values, essential, second_step.achievable_acr(user), redirect_uri)
+            # the user may reach more than the session has (a step-up with a second factor);
+            # what they could reach is only looked up when an app asks for more
+            achievable = second_step.achievable_acr(user) if wants_more(sess.acr, acr_values) else ACR_PASSWORD
+            wanted_acr = check_acr(sess.acr, acr_values, essential, achievable, redirect_uri)
             if wanted_acr is not None:
                 if "none" in prompts:
                     raise InteractionRequiredError(redirect_uri=redirect_uri)

@@ -51,6 +51,13 @@ def requested_acrs(acr_values: str | None, claims: dict | None) -> tuple[list[st
     return values, essential
 
 
+def wants_more(session_acr: str | None, values: list[str]) -> bool:
+    """Whether a known requested level is above the session's and none is met
+    (only then is it worth asking what the user could reach)."""
+    known = [v for v in values if v in LADDER]
+    return bool(known) and not any(rank(session_acr) >= rank(v) for v in known)
+
+
 def check_acr(
     session_acr: str | None, values: list[str], essential: bool, achievable: str, redirect_uri: str
 ) -> str | None:
