@@ -22,7 +22,6 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from .. import audit
-from ..errors import PasswordPolicyError
 from ..storage import db, queries
 from . import tokens
 
@@ -75,18 +74,6 @@ def refused(exc: tokens.LinkInvalid, kind: str):
     return link_invalid_page(exc.reason, kind, exc.token.user_id if exc.token is not None else None)
 
 
-def new_password_errors(password: str, password2: str, user) -> tuple[list[str], bool]:
-    """Check a new password typed twice, without storing it.
-
-    Returns:
-        (every policy problem as a message, whether the two fields differ).
-    """
-    from ..password.service import violations
-
-    problems = [v.message() for v in violations(password, user)] if password else [_("Enter a new password.")]
-    return problems, password2 != password
-
-
 def _form_page(template: str, token: str, user, errors: list[str], mismatch: bool = False, status: int = 200):
     return render_template(template, token=token, user=user, errors=errors, mismatch=mismatch), status
 
@@ -105,21 +92,15 @@ def activate(token: str):
     if request.method == "GET":
         return _form_page("activate.html", token, user, [])
 
-    password = request.form.get("password") or ""
-    problems, mismatch = new_password_errors(password, request.form.get("password2") or "", user)
-    if problems or mismatch:
-        return _form_page("activate.html", token, user, problems, mismatch, 400)
+    from ..password.service import set_new_password
+
+    wrong = set_new_password(user, request.form.get("password") or "", request.form.get("password2") or "")
+    if wrong is not None:
+        return _form_page("activate.html", token, user, wrong.messages, wrong.mismatch, 400)
     try:
         tokens.redeem(token, (tokens.ACTIVATION,))
-    except tokens.LinkInvalid as exc:  # used meanwhile by another click
+    except tokens.LinkInvalid as exc:  # used meanwhile by another click (refused() rolls the password back)
         return refused(exc, "activation")
-    from ..password.service import set_password
-
-    try:
-        set_password(user, password)
-    except PasswordPolicyError as exc:  # pragma: no cover - checked just above
-        db.session.rollback()
-        return _form_page("activate.html", token, user, [v.message() for v in exc.violations], status=400)
     now = _idp().clock.now()
     user.activated_at = now
     user.email_verified = True

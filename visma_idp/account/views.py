@@ -17,10 +17,9 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from flask_babel import gettext as _
 
 from .. import audit
-from ..errors import PasswordPolicyError
 from ..login.session import current_session, end_current_session
 from ..notify.messages import queue
-from ..password.service import set_password, violations
+from ..password.service import set_new_password
 from ..storage import SsoSession, User, db
 from . import activity, email_change, tokens
 from .profile import ProfileForm, update_profile, validate
@@ -228,16 +227,12 @@ def change_password():
     if failed is not None:
         message, status, headers = failed
         return _page(sess, status=status, errors={"password.current": message}, headers=headers)
-    if new != again:  # both problems at once: the repeat and the policy
-        errors = {"password.again": _("The two passwords are not the same.")}
-        found = violations(new, user)
-        if found:
-            errors = {"password.new": [v.message() for v in found], **errors}
+    wrong = set_new_password(user, new, again)
+    if wrong is not None:  # both problems at once: the policy and the repeat
+        errors = {"password.new": wrong.messages} if wrong.messages else {}
+        if wrong.mismatch:
+            errors["password.again"] = _("The two passwords are not the same.")
         return _page(sess, status=400, errors=errors)
-    try:
-        set_password(user, new)
-    except PasswordPolicyError as exc:
-        return _page(sess, status=400, errors={"password.new": [v.message() for v in exc.violations]})
     user.updated_at = _idp().clock.now()
     # everyone else is signed out, every app must sign in again, and so must this browser
     revoke_everything(user.id, keep_session_id=sess.id, tokens=True, reason="password_changed")

@@ -13,7 +13,10 @@ verification, so the live check as the user types leaves this rule out
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
 from ..errors import PasswordPolicyError
@@ -79,6 +82,31 @@ def violations(password: str, user=None, *, history: bool = True, **person) -> l
             and _reused(user, password, rules.history)):
         found.append(Violation("reused", {"count": rules.history}))
     return found
+
+
+@dataclass(frozen=True)
+class NewPasswordRefused:
+    """Why a new password typed twice was not set: the policy's messages and
+    whether the two fields differ (both at once, so the form shows both)."""
+
+    messages: list[str]
+    mismatch: bool
+
+
+def set_new_password(user, password: str, repeated: str) -> NewPasswordRefused | None:
+    """Set a new password typed twice (activation, reset, change); the policy
+    runs once. Returns None when it was set (the caller commits), or what is
+    wrong, with nothing changed.
+    """
+    if not password:
+        return NewPasswordRefused([_("Enter a new password.")], repeated != password)
+    if repeated != password:
+        return NewPasswordRefused([v.message() for v in violations(password, user)], True)
+    try:
+        set_password(user, password)
+    except PasswordPolicyError as exc:
+        return NewPasswordRefused([v.message() for v in exc.violations], False)
+    return None
 
 
 def set_password(user, password: str) -> None:

@@ -35,16 +35,15 @@ from ..account.activation import (
     MAX_EMAIL,
     clean_email,
     link_invalid_page,
-    new_password_errors,
     refused,
     within_quota,
 )
 from ..account.sessions import revoke_everything
-from ..errors import PasswordPolicyError
 from ..login.session import current_session, end_current_session, get_transaction
 from ..notify import messages
 from ..storage import db, queries
 from .challenge import human_check
+from .service import set_new_password
 
 bp = Blueprint("password", __name__)
 
@@ -138,23 +137,14 @@ def reset(token: str):
     if request.method == "GET":
         return render_template("reset.html", token=token, user=user, errors=[], done=False)
 
-    password = request.form.get("password") or ""
-    problems, mismatch = new_password_errors(password, request.form.get("password2") or "", user)
-    if problems or mismatch:
-        return render_template("reset.html", token=token, user=user, errors=problems, mismatch=mismatch,
+    wrong = set_new_password(user, request.form.get("password") or "", request.form.get("password2") or "")
+    if wrong is not None:
+        return render_template("reset.html", token=token, user=user, errors=wrong.messages, mismatch=wrong.mismatch,
                                done=False), 400
     try:
         row = tokens.redeem(token, (tokens.RESET,))
-    except tokens.LinkInvalid as exc:  # used meanwhile by another click
+    except tokens.LinkInvalid as exc:  # used meanwhile by another click (refused() rolls the password back)
         return refused(exc, "reset")
-    from .service import set_password
-
-    try:
-        set_password(user, password)
-    except PasswordPolicyError as exc:  # pragma: no cover - checked just above
-        db.session.rollback()
-        return render_template("reset.html", token=token, user=user, done=False,
-                               errors=[v.message() for v in exc.violations]), 400
 
     idp = _idp()
     now = idp.clock.now()
