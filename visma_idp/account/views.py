@@ -11,6 +11,7 @@ session cookie for the next page view. The email-change confirmation and
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, session
@@ -131,15 +132,27 @@ def _form_url_get():
     return redirect(_idp().url("account.details"))
 
 
+def _form_post(view):
+    """A form's own URL: opened with GET it goes back to the page; a post needs
+    the signed-in session, which the view gets as its first argument."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if request.method == "GET":
+            return _form_url_get()
+        sess = _signed_in()
+        if sess is None:
+            return _to_sign_in()
+        return view(sess, *args, **kwargs)
+
+    return wrapper
+
+
 # -- My details --------------------------------------------------------------------
 
 @bp.route("/account/profile", methods=["GET", "POST"])
-def profile():
-    if request.method == "GET":
-        return _form_url_get()
-    sess = _signed_in()
-    if sess is None:
-        return _to_sign_in()
+@_form_post
+def profile(sess: SsoSession):
     user = sess.user
     form = ProfileForm.of_form(request.form)
     values = validate(form)
@@ -153,12 +166,8 @@ def profile():
 
 
 @bp.route("/account/notifications", methods=["GET", "POST"])
-def notification_settings():
-    if request.method == "GET":
-        return _form_url_get()
-    sess = _signed_in()
-    if sess is None:
-        return _to_sign_in()
+@_form_post
+def notification_settings(sess: SsoSession):
     user = sess.user
     wanted = request.form.get("notify_profile_changes") == "on"
     if user.notify_profile_changes != wanted:
@@ -204,12 +213,8 @@ def _throttled_message(verdict) -> str:
 # -- Security: change password -------------------------------------------------------
 
 @bp.route("/account/password", methods=["GET", "POST"])
-def change_password():
-    if request.method == "GET":
-        return _form_url_get()
-    sess = _signed_in()
-    if sess is None:
-        return _to_sign_in()
+@_form_post
+def change_password(sess: SsoSession):
     user = sess.user
     current = request.form.get("current_password") or ""
     new = request.form.get("password") or ""
@@ -252,12 +257,8 @@ def password_changed():
 # -- Security: change email ----------------------------------------------------------
 
 @bp.route("/account/email", methods=["GET", "POST"])
-def change_email():
-    if request.method == "GET":
-        return _form_url_get()
-    sess = _signed_in()
-    if sess is None:
-        return _to_sign_in()
+@_form_post
+def change_email(sess: SsoSession):
     user = sess.user
     typed = (request.form.get("email") or "").strip()[:email_change.MAX_EMAIL]
     current = request.form.get("current_password") or ""
@@ -349,24 +350,16 @@ def email_cancel():
 # -- Security: sessions --------------------------------------------------------------
 
 @bp.route("/account/sessions/others/end", methods=["GET", "POST"])
-def sessions_end_others():
-    if request.method == "GET":
-        return _form_url_get()
-    sess = _signed_in()
-    if sess is None:
-        return _to_sign_in()
+@_form_post
+def sessions_end_others(sess: SsoSession):
     activity.end_all_other_sessions(sess.user_id, current=sess)
     db.session.commit()
     return _back("sessions", "signed_out_others")
 
 
 @bp.route("/account/sessions/<public_id>/end", methods=["GET", "POST"])
-def session_end(public_id: str):
-    if request.method == "GET":
-        return _form_url_get()
-    sess = _signed_in()
-    if sess is None:
-        return _to_sign_in()
+@_form_post
+def session_end(sess: SsoSession, public_id: str):
     if not activity.end_other_session(sess.user_id, public_id, current_id=sess.id):
         return render_template("error.html", title=_("Session not found"),
                                message=_("There is no such session among yours. It may have ended already.")), 404
