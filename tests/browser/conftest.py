@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,19 +39,29 @@ class Live:
         return self.app.extensions["visma_idp"]  # type: ignore[attr-defined]
 
 
-@pytest.fixture
-def live(app, make_app):
-    """The provider on its own port, on the test database that ``app`` made (same tables, keys, users)."""
+@contextmanager
+def serving(make_app, host: str):
+    """The provider on a free loopback port with its issuer on ``host``
+    (``127.0.0.1``, or ``localhost`` where WebAuthn needs a host name), in a thread."""
     from werkzeug.serving import make_server
 
     port = free_port()
-    app = make_app(ISSUER=f"http://127.0.0.1:{port}")
+    app = make_app(ISSUER=f"http://{host}:{port}")
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield Live(app, f"http://127.0.0.1:{port}")
-    server.shutdown()
-    thread.join(5)
+    try:
+        yield Live(app, f"http://{host}:{port}")
+    finally:
+        server.shutdown()
+        thread.join(5)
+
+
+@pytest.fixture
+def live(app, make_app):
+    """The provider on its own port, on the test database that ``app`` made (same tables, keys, users)."""
+    with serving(make_app, "127.0.0.1") as served:
+        yield served
 
 
 @pytest.fixture(scope="session")

@@ -10,12 +10,9 @@ counts localhost as a secure context) and browse there.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
-from tests.browser.conftest import Live, screenshot
-from tests.mailbox import free_port
+from tests.browser.conftest import screenshot, serving
 
 EMAIL = "kari@example.no"
 PASSWORD = "correct horse battery"
@@ -24,16 +21,8 @@ PASSWORD = "correct horse battery"
 @pytest.fixture
 def live_localhost(app, make_app):
     """Like ``live``, with the issuer (and so the WebAuthn RP ID) on localhost."""
-    from werkzeug.serving import make_server
-
-    port = free_port()
-    served = make_app(ISSUER=f"http://localhost:{port}")
-    server = make_server("127.0.0.1", port, served, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Live(served, f"http://localhost:{port}")
-    server.shutdown()
-    thread.join(5)
+    with serving(make_app, "localhost") as served:
+        yield served
 
 
 def authenticator(context, page, *, transport: str = "usb") -> tuple[object, str]:
