@@ -36,7 +36,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 
 from .. import audit
 from ..crypto import derive_key
-from ..factors import AMR_MFA, METHODS, MethodRefused, Verified, has_second_factor, methods_for
+from ..factors import AMR_MFA, MethodRefused, Verified, has_second_factor, methods_for
 from ..oidc.checks.acr import ACR_MFA, ACR_PASSWORD, ACR_PHISHING_RESISTANT, rank
 from ..storage import Factor, User, db
 from .session import current_session, get_transaction, start_session
@@ -246,8 +246,8 @@ def set_remember_cookie(response):
 # -- the page ---------------------------------------------------------------------------
 
 
-def _page(user, state, method, *, error: str | None = None, status: int = 200, ctx: dict | None = None):
-    others = [m for m in _methods(user, state) if m.key != method.key]
+def _page(user, state, method, methods, *, error: str | None = None, status: int = 200, ctx: dict | None = None):
+    others = [m for m in methods if m.key != method.key]
     return render_template(
         "login_verify.html", user=user, method=method, others=others, ctx=ctx or {}, error=error,
         tx=state.get("tx"), remember_days=_idp().settings["REMEMBER_BROWSER_DAYS"],
@@ -256,14 +256,15 @@ def _page(user, state, method, *, error: str | None = None, status: int = 200, c
 
 
 def _choose(user, state, key: str | None):
+    """(the method asked for, or the strongest; all the user's methods), asking
+    each method once per request; the method is None when there is none."""
     methods = _methods(user, state)
     if not methods:
-        return None
-    if key:
-        for m in methods:
-            if m.key == key:
-                return m
-    return methods[0]
+        return None, methods
+    for m in methods:
+        if key and m.key == key:
+            return m, methods
+    return methods[0], methods
 
 
 def _no_method_page():
@@ -284,16 +285,16 @@ def verify():
     user = pending_user()
     if state is None or user is None or state.get("stage") != "verify":
         return _expired()
-    method = _choose(user, state, request.args.get("method"))
+    method, methods = _choose(user, state, request.args.get("method"))
     if method is None:
         return _no_method_page()
     try:
         ctx = method.prepare(user)
     except MethodRefused as exc:
         db.session.commit()
-        return _page(user, state, method, error=exc.message, status=exc.status)
+        return _page(user, state, method, methods, error=exc.message, status=exc.status)
     db.session.commit()  # what prepare stored (an SMS code, a WebAuthn challenge)
-    return _page(user, state, method, ctx=ctx)
+    return _page(user, state, method, methods, ctx=ctx)
 
 
 @bp.post("/login/verify")
@@ -303,11 +304,11 @@ def verify_post():
     user = pending_user()
     if state is None or user is None or state.get("stage") != "verify":
         return _expired()
-    method = _choose(user, state, request.form.get("method"))
+    method, methods = _choose(user, state, request.form.get("method"))
     if method is None:
         return _no_method_page()
     if method.key != request.form.get("method"):
-        return _page(user, state, method, error=_("Choose a way to confirm the sign-in."), status=400)
+        return _page(user, state, method, methods, error=_("Choose a way to confirm the sign-in."), status=400)
     key = f"2fa:{user.id}"
     ip = request.remote_addr
     verdict = idp.throttle.attempt(key, ip)
@@ -316,7 +317,7 @@ def verify_post():
                      details={"method": method.key, "wait_seconds": verdict.wait_seconds})
         db.session.commit()
         message = _("Too many wrong codes. Wait %(seconds)d second(s) and try again.", seconds=verdict.wait_seconds)
-        resp, _status = _page(user, state, method, error=message, status=429)
+        resp, _status = _page(user, state, method, methods, error=message, status=429)
         return resp, 429, {"Retry-After": str(verdict.wait_seconds)}
     try:
         verified = method.verify(user, request.form)
@@ -330,7 +331,7 @@ def verify_post():
         except MethodRefused:
             pass
         db.session.commit()
-        return _page(user, state, method, error=exc.message, status=exc.status, ctx=ctx)
+        return _page(user, state, method, methods, error=exc.message, status=exc.status, ctx=ctx)
     idp.throttle.succeeded(key)
     audit.record("second_step_passed", user_id=user.id, details={"method": method.key, "amr": list(verified.amr)})
     return complete(user, state, verified, remember=request.form.get("remember") == "on")
@@ -340,13 +341,6 @@ def verify_post():
 def cancel():
     session.pop(PENDING_KEY, None)
     return redirect(_idp().url("login.email"))
-
-
-def step_up_needed(sess, wanted: str | None) -> bool:
-    """Whether an app's wish for ``wanted`` can be met by a step-up for this session."""
-    if wanted is None or sess is None:
-        return False
-    return rank(achievable_acr(sess.user)) >= rank(wanted) > rank(sess.acr)
 
 
 def current_user_or_pending():
@@ -363,4 +357,4 @@ def current_user_or_pending():
     return None, None
 
 
-__all__ = ["METHODS", "begin", "begin_step_up", "complete", "enrolling_done", "finish", "finish_enrolled", "pending"]
+__all__ = ["begin", "begin_step_up", "complete", "enrolling_done", "finish", "finish_enrolled", "pending"]
