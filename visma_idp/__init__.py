@@ -195,6 +195,8 @@ class IdentityProvider:
         app.register_blueprint(password_api_bp)
         app.register_blueprint(account_bp)
         app.register_blueprint(dev_outbox_bp)
+        for name in ("authorize", "token", "introspect", "revoke", "userinfo", "end_session"):
+            self.csrf.exempt(f"visma_idp.oidc.views.{name}")
         self._setup_two_step(app)
 
     def _setup_two_step(self, app: Flask) -> None:
@@ -213,8 +215,6 @@ class IdentityProvider:
         for blueprint in (second_step_bp, factors_bp, totp_bp, sms_bp, webauthn_bp, recovery_bp, admin_bp, admin_api_bp):
             app.register_blueprint(blueprint)
         app.after_request(set_remember_cookie)
-        for name in ("authorize", "token", "introspect", "revoke", "userinfo", "end_session"):
-            self.csrf.exempt(f"visma_idp.oidc.views.{name}")
 
     def _setup_mail(self, app: Flask) -> None:
         from .notify.console import install_console

@@ -31,11 +31,6 @@ def _tx_context():
     return (tx_id if tx else None), tx
 
 
-def _after_login_url(tx_id):
-    idp = _idp()
-    return idp.url("oidc.authorize_continue", tx=tx_id) if tx_id else idp.url("login.home")
-
-
 def _plain(value: str) -> bool:
     """No spaces or control characters inside (they would reach logs and throttle keys)."""
     return all(ch.isprintable() and not ch.isspace() for ch in value)
