@@ -18,6 +18,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..crypto import digest, random_token
 from ..errors import VismaIdpError
@@ -132,5 +133,5 @@ def redeem(raw: str | None, kinds: tuple[str, ...]) -> AccountToken:
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise LinkInvalid("used", row)
-    row.used_at = now
+    set_committed_value(row, "used_at", now)  # already written by the UPDATE: nothing more to flush
     return row
