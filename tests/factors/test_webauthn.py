@@ -574,16 +574,52 @@ def test_passkey_answer_is_single_use(app, idp, make_user):
     add_key(app, uid, soft, passkey=True)
     client = browser(app)
     page, options = passkey_page(client)
-    cookie = client.get_cookie("visma_idp_tx").value
+    cookies = {name: client.get_cookie(name).value for name in ("visma_idp_tx", "visma_idp_pk")}
     credential = soft.get(options)
     assert signed_in_fully(passkey_sign_in(client, page, credential))
+    assert client.get_cookie("visma_idp_pk") is None  # the answer clears the challenge
     replay = browser(app)
-    replay.set_cookie("visma_idp_tx", cookie)
+    for name, value in cookies.items():
+        replay.set_cookie(name, value)
     resp = passkey_sign_in(replay, page, credential)
     assert resp.status_code == 400 and "already used" in resp.text
     # and without any challenge at all
     resp = passkey_sign_in(browser(app), page, credential)
     assert resp.status_code in (400, 403)  # no challenge (or the CSRF token of another browser)
+
+
+def test_passkey_options_leave_the_session_cookie_alone(app, make_user):
+    """The email page fetches the options as it loads; when the user sends the
+    email form first, the options' answer arrives last and must not put back
+    the session cookie from before the email (the password page would then
+    send the user back to the email page)."""
+    make_user()
+    client = browser(app)
+    page = client.get("/login").text
+    before = client.get_cookie("visma_idp_tx").value
+    assert client.post("/login", data={"csrf_token": csrf(page), "email": "kari@example.no"}).status_code == 302
+    late = browser(app)  # the options request left with the cookie of before the email
+    late.set_cookie("visma_idp_tx", before)
+    resp = late.post("/login/passkey/options", headers={"X-CSRFToken": csrf(page)})
+    assert resp.status_code == 200
+    set_cookies = resp.headers.getlist("Set-Cookie")
+    assert [c.split("=", 1)[0] for c in set_cookies] == ["visma_idp_pk"]
+    assert "HttpOnly" in set_cookies[0] and "SameSite=Lax" in set_cookies[0] and "Max-Age=300" in set_cookies[0]
+    password = client.get("/login/password")
+    assert password.status_code == 200 and 'name="password"' in password.text
+
+
+def test_a_forged_passkey_challenge_cookie_is_refused(app, idp, make_user):
+    uid = make_user()
+    soft = SoftKey()
+    add_key(app, uid, soft, passkey=True)
+    client = browser(app)
+    page, options = passkey_page(client)
+    value = client.get_cookie("visma_idp_pk").value
+    client.set_cookie("visma_idp_pk", value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
+    resp = passkey_sign_in(client, page, soft.get(options))
+    assert resp.status_code == 400 and "took too long" in resp.text
+    assert client.get("/account").status_code == 302
 
 
 def test_passkey_challenge_expires(app, idp, make_user):

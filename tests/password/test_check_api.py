@@ -67,6 +67,9 @@ def test_every_violation_comes_back_with_its_message(client):
     assert resp.status_code == 200
     assert resp.headers["Cache-Control"] == "no-store"
     assert resp.get_json() == {"ok": False, "violations": [TOO_SHORT]}
+    # it runs while the user types and may answer after a form post: it must not
+    # write the session cookie (its stale copy would undo the post's)
+    assert "Set-Cookie" not in resp.headers
 
 
 def test_a_good_password_is_ok(client):

@@ -11,7 +11,11 @@ Rules:
   passkey sign-in, where the user is not known yet), valid
   ``CHALLENGE_LIFETIME`` seconds. It waits in the signed session cookie and
   is taken out when a response comes back; its digest is also written to
-  ``seen_jtis`` then, so even a copy of the old cookie cannot use it twice;
+  ``seen_jtis`` then, so even a copy of the old cookie cannot use it twice.
+  The passkey sign-in's challenge waits in a cookie of its own
+  (``PASSKEY_COOKIE``, signed, HttpOnly, ``__Host-`` on https): the email
+  page fetches it as it loads, and that answer must not overwrite a session
+  cookie the email form's answer has just written;
 - two kinds can be registered: a *security key* (a key you plug in or tap:
   cross-platform, not discoverable, user verification not asked) and a
   *passkey* (a discoverable credential with user verification: a PIN,
@@ -35,9 +39,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, session
+from flask import current_app, g, request, session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from webauthn import (
@@ -63,7 +68,7 @@ from webauthn.helpers.structs import (
 )
 
 from .. import audit
-from ..crypto import digest
+from ..crypto import derive_key, digest
 from ..storage import Factor, db, queries
 from . import AMR_HARDWARE_KEY, AMR_SOFTWARE_KEY, AMR_USER_PRESENCE, Method, MethodRefused, Verified, register
 
@@ -76,6 +81,7 @@ MAX_CREDENTIALS = 20  # security keys and passkeys per user
 MAX_NAME = 60
 MAX_RESPONSE = 32 * 1024  # characters of a credential's JSON
 STATE_KEY = "webauthn"
+PASSKEY_COOKIE = "visma_idp_pk"  # "__Host-" in front on an https issuer
 # transports of a key of its own (a USB stick, an NFC card, a Bluetooth token)
 HARDWARE_TRANSPORTS = frozenset({"usb", "nfc", "ble", "smart-card"})
 
@@ -124,12 +130,61 @@ def user_handle(user) -> bytes:
 # -- challenges ----------------------------------------------------------------------
 
 
+def passkey_cookie_name() -> str:
+    return ("__Host-" if _idp().secure_cookies else "") + PASSKEY_COOKIE
+
+
+def _passkey_serializer() -> URLSafeSerializer:
+    key = derive_key(_idp().settings["SECRET_KEY"], "passkey-challenge").hex()
+    return URLSafeSerializer(key, salt="visma_idp.passkey")
+
+
+def set_passkey_cookie(response):
+    """after_request of the passkey sign-in: write (options) or clear (answer)
+    the cookie that holds its challenge."""
+    value = g.pop("passkey_state", None)
+    if value is None:
+        return response
+    idp = _idp()
+    if value:
+        response.set_cookie(passkey_cookie_name(), value, max_age=CHALLENGE_LIFETIME, path="/",
+                            secure=idp.secure_cookies, httponly=True, samesite="Lax")
+    else:
+        response.delete_cookie(passkey_cookie_name(), path="/", secure=idp.secure_cookies, httponly=True,
+                               samesite="Lax")
+    return response
+
+
 def _new_challenge(ceremony: str, user_id: int | None, **extra: Any) -> bytes:
     challenge = secrets.token_bytes(32)
+    state = {"c": bytes_to_base64url(challenge), "u": user_id, "at": _idp().clock.now(), **extra}
+    if ceremony == "passkey":
+        g.passkey_state = _passkey_serializer().dumps(state)
+        return challenge
     states = dict(session.get(STATE_KEY) or {})
-    states[ceremony] = {"c": bytes_to_base64url(challenge), "u": user_id, "at": _idp().clock.now(), **extra}
+    states[ceremony] = state
     session[STATE_KEY] = states
     return challenge
+
+
+def _stored_state(ceremony: str) -> Any:
+    """Take the ceremony's stored state out of where it waits (None: there is none)."""
+    if ceremony == "passkey":
+        g.passkey_state = ""  # cleared with the answer, whatever the outcome
+        raw = request.cookies.get(passkey_cookie_name())
+        if not raw or len(raw) > 1000:
+            return None
+        try:
+            return _passkey_serializer().loads(raw)
+        except BadSignature:
+            return None
+    states = dict(session.get(STATE_KEY) or {})
+    state = states.pop(ceremony, None)
+    if states:
+        session[STATE_KEY] = states
+    else:
+        session.pop(STATE_KEY, None)
+    return state
 
 
 def _expired() -> Refused:
@@ -139,12 +194,7 @@ def _expired() -> Refused:
 def _take_challenge(ceremony: str, user_id: int | None) -> tuple[bytes, dict[str, Any]]:
     """Take the ceremony's challenge out (it is single use); raise :class:`Refused`
     when there is none, it is someone else's, too old, or was used before."""
-    states = dict(session.get(STATE_KEY) or {})
-    state = states.pop(ceremony, None)
-    if states:
-        session[STATE_KEY] = states
-    else:
-        session.pop(STATE_KEY, None)
+    state = _stored_state(ceremony)
     if not isinstance(state, dict) or not isinstance(state.get("c"), str) or state.get("u") != user_id:
         raise _expired()
     now = _idp().clock.now()

@@ -35,6 +35,7 @@ from .enrolment import after_enrolment, after_removal
 from .views import actor, confirmed_factors, password_is_recent, require_recent_password, say_done, to_sign_in
 
 bp = Blueprint("webauthn", __name__)
+bp.after_request(wa.set_passkey_cookie)
 
 
 def _idp():
