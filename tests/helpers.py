@@ -49,6 +49,12 @@ def csrf(html: str) -> str:
     return match.group(1)
 
 
+def without_csrf(html: str) -> str:
+    """The page with its CSRF tokens blanked: a token carries the second it was
+    signed, so two renderings of one page differ there when a second ticks."""
+    return CSRF_RE.sub('name="csrf_token" value=""', html)
+
+
 def path_of(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + ("?" + parts.query if parts.query else "")
