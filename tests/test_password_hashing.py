@@ -7,12 +7,15 @@ import subprocess
 import sys
 import threading
 import time
+import unicodedata
 
 import pytest
+from argon2 import PasswordHasher, Type
 
 from visma_idp.password.hashing import Hasher
 
 FAST = {"time_cost": 1, "memory_kib": 1024, "parallelism": 1}
+ARGON2_FAST = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1, "hash_len": 32, "salt_len": 16, "type": Type.ID}
 
 
 class _Counting:
@@ -96,6 +99,45 @@ def test_unknown_user_and_wrong_password_both_fail():
     assert hasher.verify(stored, "wrong horse battery") is False
     assert hasher.verify(None, "correct horse battery") is False
     assert hasher.verify("not-a-hash", "correct horse battery") is False
+
+
+COMPOSED = "bl\u00e5b\u00e6r og kr\u00e9me"  # "blåbær og kréme", one code point per letter
+DECOMPOSED = unicodedata.normalize("NFD", COMPOSED)  # "a" + ring above, "e" + acute
+
+
+def test_a_password_is_the_same_in_either_unicode_form():
+    assert COMPOSED != DECOMPOSED
+    hasher = Hasher(**FAST)
+    for typed_first, typed_later in ((COMPOSED, DECOMPOSED), (DECOMPOSED, COMPOSED)):
+        stored = hasher.hash(typed_first)
+        assert hasher.verify(stored, typed_later) is True
+        assert hasher.verify(stored, typed_later + "x") is False
+    # what is hashed is the NFC form
+    assert PasswordHasher(**ARGON2_FAST).verify(hasher.hash(DECOMPOSED), COMPOSED)
+
+
+def test_a_hash_of_a_password_not_in_nfc_from_before_still_verifies():
+    hasher = Hasher(**FAST)
+    legacy = PasswordHasher(**ARGON2_FAST).hash(DECOMPOSED)  # hashed as typed, not normalised
+    assert hasher.verify(legacy, DECOMPOSED) is True
+    assert hasher.verify(legacy, COMPOSED) is False  # this one was never the stored form
+
+
+def test_unknown_users_cost_the_same_checks_in_either_form():
+    hasher = Hasher(**FAST)
+    stored = hasher.hash("correct horse battery")
+    counting = _Counting(hasher._ph)
+    hasher._ph = counting
+    calls = []
+    real_verify = counting.verify
+    counting.verify = lambda h, p: calls.append(h) or real_verify(h, p)
+    for known in (stored, None):
+        calls.clear()
+        assert hasher.verify(known, DECOMPOSED) is False
+        assert len(calls) == 2  # the NFC form, then as typed
+        calls.clear()
+        assert hasher.verify(known, COMPOSED) is False
+        assert len(calls) == 1
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="taskset and CPU affinity are Linux")

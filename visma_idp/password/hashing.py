@@ -4,6 +4,13 @@
 dummy hash for unknown users), and ``needs_rehash`` tells the login to store
 a fresh hash when the configured parameters changed.
 
+Passwords are hashed and checked in Unicode NFC, so "é" typed as one code
+point on one device and as "e" plus a combining accent on another is the same
+password (the policy counts length in NFC too). A hash made from a password
+that was not in NFC before this rule still verifies: when the NFC form does
+not match, the password as typed is tried as well (for either kind of user,
+so the work stays the same whether or not the account exists).
+
 Hashes run on a small pool of dedicated threads, ``concurrency`` of them
 (default: one per CPU the process may use); the request thread waits for the
 result. Two reasons, both measured on this project's bench machine with
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import os
 import threading
+import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher, Type
@@ -51,15 +59,20 @@ class Hasher:
             return self._pool
 
     def hash(self, password: str) -> str:
-        return self._executor().submit(self._ph.hash, password).result()
+        return self._executor().submit(self._ph.hash, unicodedata.normalize("NFC", password)).result()
 
     def verify(self, stored_hash: str | None, password: str) -> bool:
         """Constant-work check; ``stored_hash=None`` (unknown user) is always False."""
+        normal = unicodedata.normalize("NFC", password)
+        if self._check(stored_hash, normal):
+            return stored_hash is not None
+        return normal != password and self._check(stored_hash, password) and stored_hash is not None
+
+    def _check(self, stored_hash: str | None, password: str) -> bool:
         try:
-            ok = self._executor().submit(self._ph.verify, stored_hash or self._dummy, password).result()
+            return self._executor().submit(self._ph.verify, stored_hash or self._dummy, password).result()
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
-        return ok and stored_hash is not None
 
     def needs_rehash(self, stored_hash: str) -> bool:
         try:
