@@ -17,7 +17,8 @@ from click.testing import CliRunner
 from tests.helpers import csrf, drop_all_tables
 from tests.mailbox import Mailbox
 from tests.password.recovery import STRONG, audit, links_of, path, post_new_password, sign_in, signed_in
-from visma_idp.account.activation import RESEND_PER_EMAIL
+
+RESEND_PER_EMAIL = 3  # ACTIVATION_RESEND_PER_EMAIL's default
 
 NINA = "nina@example.no"
 ISSUER = "http://127.0.0.1:5000"
@@ -178,13 +179,33 @@ def test_resend_answers_the_same_for_any_address(app, client, make_user, mailbox
     assert mailbox.to("active@example.no") == [] and mailbox.to("nobody@example.no") == []
 
 
-def test_resend_is_throttled_silently(app, client, mailbox):
+@pytest.mark.parametrize("limit", [None, 1])  # the default, or ACTIVATION_RESEND_PER_EMAIL
+def test_resend_is_throttled_silently(app, client, idp, mailbox, limit):
+    if limit:
+        idp.settings["ACTIVATION_RESEND_PER_EMAIL"] = limit
     invite(app)
     mailbox.deliver()  # the Welcome email
     mailbox.capture.clear()
-    answers = [resend(client, NINA) for _ in range(RESEND_PER_EMAIL + 2)]
+    answers = [resend(client, NINA) for _ in range((limit or RESEND_PER_EMAIL) + 2)]
     assert {a.status_code for a in answers} == {302}
-    assert len(mailbox.to(NINA)) == RESEND_PER_EMAIL
+    assert len(mailbox.to(NINA)) == (limit or RESEND_PER_EMAIL)
+
+
+def test_resend_is_throttled_per_ip(app, idp, mailbox):
+    idp.settings["ACTIVATION_RESEND_PER_IP"] = 2
+    invite(app)
+    mailbox.deliver()
+    mailbox.capture.clear()
+    spray = app.test_client()
+    spray.environ_base["REMOTE_ADDR"] = "10.9.8.7"
+    for i in range(2):
+        assert resend(spray, f"nobody{i}@example.no").status_code == 302
+    assert resend(spray, NINA).status_code == 302  # over the IP's quota: the same answer, no email
+    assert mailbox.to(NINA) == []
+    other = app.test_client()
+    other.environ_base["REMOTE_ADDR"] = "10.9.8.8"
+    resend(other, NINA)
+    assert len(mailbox.to(NINA)) == 1
 
 
 def test_resend_needs_an_address_and_csrf(app, client, mailbox):

@@ -348,18 +348,32 @@ def test_sending_is_throttled_per_number(app, idp, make_user):
     assert len(outbox(app, PHONE)) == 4
 
 
-def test_sending_is_throttled_per_account(app, make_user):
+@pytest.mark.parametrize("limit", [None, 3])  # the default (10), or SMS_PER_ACCOUNT_DAY
+def test_sending_is_throttled_per_account(app, idp, make_user, limit):
+    if limit:
+        idp.settings["SMS_PER_ACCOUNT_DAY"] = limit
+    per_day = limit or 10
     uid = make_user()
     client = signed_in(app)
-    numbers = [f"+47912345{n:02d}" for n in range(11)]
-    for number in numbers[:10]:
+    numbers = [f"+47912345{n:02d}" for n in range(per_day + 1)]
+    for number in numbers[:per_day]:
         assert start_enrolment(client, number).status_code == 303, number
-    resp = start_enrolment(client, numbers[10])
+    resp = start_enrolment(client, numbers[per_day])
     assert resp.status_code == 429
     assert "We have sent too many codes for your account." in resp.text
-    assert outbox(app, numbers[10]) == []
-    assert len(outbox(app)) == 10
+    assert outbox(app, numbers[per_day]) == []
+    assert len(outbox(app)) == per_day
     assert audit_events(app, "sms_throttled", uid)[-1].details["limit"] == "account"
+
+
+def test_the_per_number_limit_is_a_setting(app, idp, make_user):
+    idp.settings["SMS_PER_NUMBER"] = 1
+    make_user()
+    client = signed_in(app)
+    assert start_enrolment(client).status_code == 303
+    resp = resend(client)
+    assert resp.status_code == 429 and "We have sent too many codes to this number." in resp.text
+    assert len(outbox(app, PHONE)) == 1
 
 
 # -- the second step of a sign-in ----------------------------------------------------------------

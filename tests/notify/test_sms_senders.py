@@ -170,7 +170,9 @@ def test_sender_for_picks_the_configured_backend(app, make_app, provider):
     assert isinstance(sender_for(app.extensions["visma_idp"]), OutboxSender)
     http_app = make_app(SMS_BACKEND="http", SMS_HTTP_URL=provider.url, SMS_HTTP_TOKEN="tok", SMS_SENDER="Acme")
     sender = sender_for(http_app.extensions["visma_idp"])
-    assert isinstance(sender, HttpSender)
+    assert isinstance(sender, HttpSender) and sender.timeout == 10.0
+    assert sender_for(make_app(SMS_BACKEND="http", SMS_HTTP_URL=provider.url,
+                               SMS_HTTP_TIMEOUT="2.5").extensions["visma_idp"]).timeout == 2.5
     sender.send(to="+4612345678", text="hi")
     assert provider.requests[0]["json"]["from"] == "Acme"
     assert provider.requests[0]["headers"]["Authorization"] == "Bearer tok"

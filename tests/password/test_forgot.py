@@ -21,7 +21,9 @@ from tests.password.recovery import (
     reset_links,
     solve,
 )
-from visma_idp.password.views import FORGOT_PER_EMAIL, FORGOT_PER_IP, FORGOT_WINDOW
+from visma_idp.password.views import FORGOT_WINDOW
+
+FORGOT_PER_EMAIL, FORGOT_PER_IP = 3, 30  # the settings' defaults
 
 ISSUER = "http://127.0.0.1:5000"
 KARI = "kari@example.no"
@@ -130,23 +132,30 @@ def test_a_pending_or_locked_account_gets_only_the_reset_link(app, client, idp, 
         assert "One-time login link" not in Mailbox.html(message)
 
 
-def test_quota_per_address_is_silent(app, client, idp, kari, mailbox):
-    answers = [forgot(client, kari) for _ in range(FORGOT_PER_EMAIL + 2)]
+@pytest.mark.parametrize("limit", [None, 1])  # the default, or FORGOT_PER_EMAIL
+def test_quota_per_address_is_silent(app, client, idp, kari, mailbox, limit):
+    if limit:
+        idp.settings["FORGOT_PER_EMAIL"] = limit
+    per_email = limit or FORGOT_PER_EMAIL
+    answers = [forgot(client, kari) for _ in range(per_email + 2)]
     assert {a.status_code for a in answers} == {200}
     assert len({a.get_data(as_text=True).count("Check your email") for a in answers}) == 1
-    assert len(mailbox.to(kari)) == FORGOT_PER_EMAIL
+    assert len(mailbox.to(kari)) == per_email
     throttled = [r for r in audit(app, "password_reset_requested") if r["outcome"] == "failure"]
     assert len(throttled) == 2 and all(r["details"]["reason"] == "throttled" for r in throttled)
     # later it works again
     idp.clock.advance(FORGOT_WINDOW + 1)
     forgot(client, kari)
-    assert len(mailbox.to(kari)) == FORGOT_PER_EMAIL + 1
+    assert len(mailbox.to(kari)) == per_email + 1
 
 
-def test_quota_per_ip_is_silent(app, kari, mailbox):
+@pytest.mark.parametrize("limit", [None, 4])  # the default, or FORGOT_PER_IP
+def test_quota_per_ip_is_silent(app, idp, kari, mailbox, limit):
+    if limit:
+        idp.settings["FORGOT_PER_IP"] = limit
     spray = app.test_client()
     spray.environ_base["REMOTE_ADDR"] = "10.9.8.7"
-    for i in range(FORGOT_PER_IP):
+    for i in range(limit or FORGOT_PER_IP):
         assert forgot(spray, f"spray{i}@example.no").status_code == 200
     assert forgot(spray, kari).status_code == 200  # over the IP's quota: same answer, no email
     assert mailbox.to(kari) == []

@@ -28,9 +28,7 @@ from . import tokens
 bp = Blueprint("activation", __name__)
 
 MAX_EMAIL = 320
-RESEND_WINDOW = 3600
-RESEND_PER_EMAIL = 3  # new activation links per address per window
-RESEND_PER_IP = 20  # resend requests per client IP per window
+RESEND_WINDOW = 3600  # seconds of ACTIVATION_RESEND_PER_EMAIL and _PER_IP
 
 
 def _idp():
@@ -125,9 +123,10 @@ def resend():
         return render_template("link_invalid.html", reason="resend", kind="activation",
                                email=(request.form.get("email") or "")[:MAX_EMAIL],
                                error=_("Enter your email address, like name@example.com.")), 400
-    allowed = within_quota("activation-resend:email:" + email, RESEND_PER_EMAIL, RESEND_WINDOW)
-    allowed = within_quota("activation-resend:ip:" + (request.remote_addr or "-"), RESEND_PER_IP,
-                           RESEND_WINDOW) and allowed
+    settings = _idp().settings
+    allowed = within_quota("activation-resend:email:" + email, settings["ACTIVATION_RESEND_PER_EMAIL"], RESEND_WINDOW)
+    allowed = within_quota("activation-resend:ip:" + (request.remote_addr or "-"),
+                           settings["ACTIVATION_RESEND_PER_IP"], RESEND_WINDOW) and allowed
     user = queries.user_by_email(email)
     if allowed and user is not None and user.status == "pending":
         from ..admin.service import resend_activation

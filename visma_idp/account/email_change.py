@@ -5,8 +5,8 @@ Rules:
   account) and a new address; it sends a confirmation link (kind
   ``email_change``, ``EMAIL_CHANGE_LIFETIME``) to the NEW address and a
   notice with a "this wasn't me" link (kind ``email_cancel``,
-  :data:`CANCEL_LIFETIME`) to the OLD one; a newer request voids the older
-  confirmation link; at most :data:`MAX_REQUESTS_PER_HOUR` requests an hour;
+  ``EMAIL_CHANGE_CANCEL_LIFETIME``) to the OLD one; a newer request voids the older
+  confirmation link; at most ``EMAIL_CHANGES_PER_HOUR`` requests an hour;
 - the answer to a request is the same whether or not the new address
   already belongs to another account (the same mail goes out as well): the
   requester learns nothing about other accounts;
@@ -50,8 +50,6 @@ from . import tokens
 from .sessions import revoke_everything
 
 MAX_EMAIL = 320
-CANCEL_LIFETIME = 14 * 24 * 3600  # the old mailbox may be read late; still bounded
-MAX_REQUESTS_PER_HOUR = 5
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 
 
@@ -104,7 +102,7 @@ def request_change(user: User, new_address: str) -> None:
     old = user.email
     confirm = tokens.issue(user, tokens.EMAIL_CHANGE, lifetime=idp.settings["EMAIL_CHANGE_LIFETIME"],
                            data={"email": new_address, "old": old}, void_kinds=(tokens.EMAIL_CHANGE,))
-    cancel = tokens.issue(user, tokens.EMAIL_CANCEL, lifetime=CANCEL_LIFETIME,
+    cancel = tokens.issue(user, tokens.EMAIL_CANCEL, lifetime=idp.settings["EMAIL_CHANGE_CANCEL_LIFETIME"],
                           data={"email": new_address, "old": old, "change": confirm.row.id})
     hours = max(1, idp.settings["EMAIL_CHANGE_LIFETIME"] // 3600)
     queue("email_change_confirm", to=new_address, user=user, new_email=new_address, hours=hours,

@@ -273,7 +273,7 @@ def change_email(sess: SsoSession):
         errors["email.current"] = _("Enter your current password.")
     if errors:
         return _page(sess, status=400, errors=errors, values=values)
-    if email_change.requests_last_hour(user.id) >= email_change.MAX_REQUESTS_PER_HOUR:
+    if email_change.requests_last_hour(user.id) >= _idp().settings["EMAIL_CHANGES_PER_HOUR"]:
         return _page(sess, status=429, values=values, headers={"Retry-After": "3600"},
                      errors={"email.new": _("You asked to change your address too many times. "
                                             "Try again in an hour.")})

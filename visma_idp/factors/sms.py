@@ -14,8 +14,9 @@ Rules:
   parallel guesses cannot get more than :data:`MAX_TRIES` tries; after that
   the code is dead; a right code is used up with a conditional UPDATE too, so
   it passes once;
-- sending is throttled against toll fraud: at most :data:`PER_NUMBER` codes
-  per number (across accounts) and :data:`PER_ACCOUNT` per account, in the
+- sending is throttled against toll fraud: at most ``SMS_PER_NUMBER`` codes
+  per number (across accounts) in :data:`NUMBER_WINDOW` seconds and
+  ``SMS_PER_ACCOUNT_DAY`` per account a day, in the
   shared throttle store (memory or Redis); over a limit nothing is sent, the
   user gets 429 and ``sms_throttled`` is audited;
 - at sign-in, showing the page (``prepare``) sends a code unless a live one
@@ -55,8 +56,8 @@ CODE_DIGITS = 6
 CODE_LIFETIME = 300  # seconds
 MAX_TRIES = 5
 QUIET_SECONDS = 60  # showing the sign-in page again within this sends nothing new
-PER_NUMBER = (3, 600)  # codes, seconds
-PER_ACCOUNT = (10, 86400)
+NUMBER_WINDOW = 600  # seconds of SMS_PER_NUMBER
+ACCOUNT_WINDOW = 86400  # seconds of SMS_PER_ACCOUNT_DAY
 MAX_PHONES = 5
 MAX_INPUT = 40
 
@@ -156,10 +157,11 @@ def _limit_wait(limit: int, window: int):
 
 
 def _throttle_keys(user, phone: str) -> list[tuple[str, str, int, int]]:
-    number_key = _idp().secrets.keyed_digest("sms-number:" + phone)[:32]
+    idp = _idp()
+    number_key = idp.secrets.keyed_digest("sms-number:" + phone)[:32]
     return [
-        ("number", f"sms:num:{number_key}", *PER_NUMBER),
-        ("account", f"sms:acct:{user.id}", *PER_ACCOUNT),
+        ("number", f"sms:num:{number_key}", idp.settings["SMS_PER_NUMBER"], NUMBER_WINDOW),
+        ("account", f"sms:acct:{user.id}", idp.settings["SMS_PER_ACCOUNT_DAY"], ACCOUNT_WINDOW),
     ]
 
 

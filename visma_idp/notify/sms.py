@@ -120,5 +120,5 @@ def sender_for(idp) -> SmsSender:
     """The sender configured by ``SMS_BACKEND`` (``outbox`` or ``http``)."""
     s = idp.settings
     if s["SMS_BACKEND"] == "http":
-        return HttpSender(s["SMS_HTTP_URL"], s["SMS_HTTP_TOKEN"], s["SMS_SENDER"])
+        return HttpSender(s["SMS_HTTP_URL"], s["SMS_HTTP_TOKEN"], s["SMS_SENDER"], timeout=s["SMS_HTTP_TIMEOUT"])
     return OutboxSender(idp.clock, demo=s["MODE"] == "demo")

@@ -47,9 +47,7 @@ from .service import set_new_password
 
 bp = Blueprint("password", __name__)
 
-FORGOT_WINDOW = 3600
-FORGOT_PER_EMAIL = 3  # reset emails per address per window
-FORGOT_PER_IP = 30  # forgot-password requests per client IP per window
+FORGOT_WINDOW = 3600  # seconds of FORGOT_PER_EMAIL and FORGOT_PER_IP
 LINK_KINDS = (tokens.RESET, tokens.LOGIN_LINK)
 
 
@@ -98,8 +96,10 @@ def _request_links(email: str, tx_id: str | None) -> None:
     """Issue and mail the two links when the account may have them; the same
     statements and rendering otherwise, and never a different answer."""
     idp = _idp()
-    allowed = within_quota("forgot:email:" + email, FORGOT_PER_EMAIL, FORGOT_WINDOW)
-    allowed = within_quota("forgot:ip:" + (request.remote_addr or "-"), FORGOT_PER_IP, FORGOT_WINDOW) and allowed
+    settings = _idp().settings
+    allowed = within_quota("forgot:email:" + email, settings["FORGOT_PER_EMAIL"], FORGOT_WINDOW)
+    allowed = within_quota("forgot:ip:" + (request.remote_addr or "-"), settings["FORGOT_PER_IP"],
+                           FORGOT_WINDOW) and allowed
     user = queries.user_by_email(email)
     lifetime = idp.settings["RESET_LIFETIME"]
     data = {"tx": tx_id} if tx_id else None
