@@ -565,6 +565,27 @@ def keys_rotate() -> None:
             click.echo(f"{key.alg:<6} {key.kid} active")
 
 
+# -- purge -------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only count what would go.")
+@click.option("--batch", default=5000, show_default=True, type=click.IntRange(1),
+              help="Rows per DELETE statement and transaction.")
+def purge(dry_run: bool, batch: int) -> None:
+    """Delete rows that have done their work: expired or used codes, links
+    and tokens, ended sessions, sent mail, old text messages, given-up
+    enrolments; audit events only with AUDIT_RETENTION_DAYS. Each is kept
+    RETENTION_DAYS after it stopped being usable. Run it daily (cron or a
+    systemd timer); it is safe beside running servers and workers."""
+    from .maintenance import purge as run_purge
+
+    app = _app()
+    with app.app_context():
+        counts = run_purge(dry_run=dry_run, batch=batch)
+    _table(["table", "would go" if dry_run else "deleted"], [[table, n] for table, n in counts.items()])
+
+
 # -- mail --------------------------------------------------------------------
 
 

@@ -202,6 +202,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("WEBAUTHN_ORIGINS", None, _optional_str,
             "Space-separated origins WebAuthn responses may come from. Default: the issuer's origin."),
     Setting("ONE_TIME_CODE_LIFETIME", 600, _int(60), "Seconds an admin-issued one-time code stays valid (10 minutes)."),
+    Setting("RETENTION_DAYS", 30, _int(1),
+            "Days `visma-idp purge` keeps a row after it stopped being usable: expired or used codes, links and "
+            "tokens, ended sessions, sent mail and text messages, given-up enrolments (see docs/operations.md)."),
+    Setting("AUDIT_RETENTION_DAYS", 0, _int(0),
+            "Days `visma-idp purge` keeps audit events (0 = forever)."),
     Setting("LOG_LEVEL", "INFO", _str, "Python log level of the `visma_idp` loggers."),
     Setting("DEFAULT_LOCALE", "en", _str, "Language when neither the user, `ui_locales` nor the browser chooses one."),
 )
