@@ -17,10 +17,9 @@ from tests.factors.test_totp import (
     answer,
     enrol,
     signed_in,
-    signed_in_fully,
     to_second_step,
 )
-from tests.helpers import csrf, path_of
+from tests.helpers import csrf, path_of, query
 from tests.mailbox import Mailbox
 
 
@@ -97,6 +96,14 @@ def test_ten_codes_are_shown_once_after_the_first_factor_and_stored_as_digests(a
     assert [r.id for r in code_rows(app, uid)] == [r.id for r in rows]
 
 
+def told(resp, message: str, onward: str = ISSUER + "/") -> bool:
+    """Signed in with a recovery code: a page tells how many are left before
+    the user goes on (to ``onward``)."""
+    return (resp.status_code == 200 and f'<p role="status">{message}</p>' in resp.text
+            and f'id="onward" href="{html_lib.escape(onward)}"' in resp.text
+            and f'href="{ISSUER}/account/security/recovery"' in resp.text)
+
+
 def test_a_recovery_code_signs_in_once_and_emails_the_user(app, idp, make_user, mailbox):
     uid, codes, _client = first_codes(app, idp, make_user)
     mailbox.capture.clear()
@@ -110,7 +117,7 @@ def test_a_recovery_code_signs_in_once_and_emails_the_user(app, idp, make_user, 
     # case, spaces and dashes do not matter
     typed = codes[3].upper().replace("-", " ")
     resp = answer(client, page, typed, method="recovery")
-    assert signed_in_fully(resp)
+    assert told(resp, "You used a recovery code. You have 9 left.")
     assert client.get("/account").status_code == 200
     used = [r for r in code_rows(app, uid) if r.used_at is not None]
     assert len(used) == 1
@@ -135,8 +142,29 @@ def test_a_recovery_code_signs_in_once_and_emails_the_user(app, idp, make_user, 
     assert answer(other, page, "not-a-code!", method="recovery").status_code == 401
     assert len([r for r in code_rows(app, uid) if r.used_at is not None]) == 1
     # another unused one works
-    assert signed_in_fully(answer(other, page, codes[0], method="recovery"))
+    assert told(answer(other, page, codes[0], method="recovery"), "You used a recovery code. You have 8 left.")
     assert "You have 8 unused recovery codes left." in Mailbox.text(mailbox.last("kari@example.no"))
+
+
+def test_the_notice_comes_before_the_application_and_no_code_waits_meanwhile(app, idp, flow, mailbox):
+    """Signing in to an application with a recovery code: the page with the
+    count comes first; its button resumes the authorization, so however long
+    the user reads, the application gets a fresh code."""
+    client = signed_in(app)
+    _secret, resp = enrol(client, idp)
+    codes = CODES_RE.findall(resp.text)
+    resp = flow.start()
+    tx = re.search(r"tx=([^&]+)", resp.headers["Location"]).group(1)
+    resp = flow.login(resp)
+    assert "/login/verify" in resp.headers["Location"]
+    page = flow.client.get("/login/verify?method=recovery").text
+    resp = answer(flow.client, page, codes[0], method="recovery")
+    assert told(resp, "You used a recovery code. You have 9 left.", f"{ISSUER}/authorize/continue?tx={tx}")
+    idp.clock.advance(idp.settings["CODE_LIFETIME"] + 60)  # reading the page
+    onward = html_lib.unescape(re.search(r'id="onward" href="([^"]+)"', resp.text).group(1))
+    resp = flow.until_callback(flow.client.get(path_of(onward)))  # the app's consent page, then the app
+    tokens = flow.token(query(resp.headers["Location"])["code"])
+    assert tokens.status_code == 200, tokens.get_data(as_text=True)
 
 
 def test_codes_belong_to_their_user(app, idp, make_user):
@@ -157,17 +185,19 @@ def test_codes_belong_to_their_user(app, idp, make_user):
 
 def test_few_codes_left_and_the_last_one(app, idp, make_user, mailbox):
     uid, codes, _client = first_codes(app, idp, make_user)
-    for code in codes[:7]:
+    for i, code in enumerate(codes[:7]):
         client, _page = to_second_step(app)
         page = client.get("/login/verify?method=recovery").text
-        assert signed_in_fully(answer(client, page, code, method="recovery"))
+        assert told(answer(client, page, code, method="recovery"), f"You used a recovery code. You have {9 - i} left.")
     body = Mailbox.text(mailbox.last("kari@example.no"))
     assert "You have 3 unused recovery codes left." in body and "Make new recovery codes" in body
     assert ISSUER + "/account/security/recovery" in Mailbox.links(mailbox.last("kari@example.no"))
     for code in codes[7:]:
         client, _page = to_second_step(app)
         page = client.get("/login/verify?method=recovery").text
-        assert signed_in_fully(answer(client, page, code, method="recovery"))
+        resp = answer(client, page, code, method="recovery")
+    assert told(resp, "You used your last recovery code. Make new ones now, so you can still sign in if you lose "
+                      "your other ways.")
     assert "That was your last recovery code." in Mailbox.text(mailbox.last("kari@example.no"))
     overview = client.get("/account/security").text
     assert "You have 0 unused recovery codes." in overview and "You have no recovery codes left." in overview
@@ -208,7 +238,7 @@ def test_regenerating_needs_a_recent_password_and_voids_the_old_codes(app, idp, 
     other, _page = to_second_step(app)
     page = other.get("/login/verify?method=recovery").text
     assert answer(other, page, old[0], method="recovery").status_code == 401
-    assert signed_in_fully(answer(other, page, new[0], method="recovery"))
+    assert told(answer(other, page, new[0], method="recovery"), "You used a recovery code. You have 9 left.")
 
 
 def test_no_codes_without_a_factor(app, make_user):

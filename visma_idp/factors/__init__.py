@@ -34,12 +34,16 @@ class Verified:
         factor_id: the Factor row used, if any (for ``last_used_at``).
         enrol_next: the user must enrol a new factor before the sign-in ends
             (an admin-issued one-time code).
+        notice: a message the user must see once signed in (a recovery code
+            was used: how many are left); a page of its own shows it before
+            the user goes on to the application.
     """
 
     amr: tuple[str, ...]
     phishing_resistant: bool = False
     factor_id: int | None = None
     enrol_next: bool = False
+    notice: str | None = None
 
 
 class MethodRefused(Exception):

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import delete, func, select, update
 
 from .. import audit
@@ -130,9 +131,16 @@ def _prepare(user) -> dict:
 def _verify(user, form: Mapping[str, str]) -> Verified:
     if not (form.get("code") or "").strip():
         raise MethodRefused(_("Enter one of your recovery codes."), 400)
-    if use(user, form.get("code")) is None:
+    left = use(user, form.get("code"))
+    if left is None:
         raise MethodRefused(_("That is not one of your unused recovery codes."), 401)
-    return Verified(amr=(AMR_OTP,))
+    if left == 0:
+        notice = _("You used your last recovery code. Make new ones now, so you can still sign in if you lose "
+                   "your other ways.")
+    else:
+        notice = ngettext("You used a recovery code. You have %(num)d left.",
+                          "You used a recovery code. You have %(num)d left.", left)
+    return Verified(amr=(AMR_OTP,), notice=notice)
 
 
 METHOD = register(Method(

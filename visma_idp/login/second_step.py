@@ -137,16 +137,25 @@ def _methods(user, state) -> list:
 
 
 def finish(user, *, amr: list[str], acr: str, tx_id: str | None, password_at: int | None,
-           next_url: str | None = None, details: dict | None = None):
+           next_url: str | None = None, details: dict | None = None, notice: str | None = None):
     """Start the SSO session and carry on: the pending authorization, the page
-    that asked (``next_url``, a path of ours), or the home page."""
+    that asked (``next_url``, a path of ours), or the home page. A ``notice``
+    is shown first on a page of its own, whose button carries on (the
+    authorization resumes from there, so no code waits while the user reads)."""
     from ..oidc.views import resume_authorization
 
     session.pop(PENDING_KEY, None)
     sess = start_session(user, amr=amr, acr=acr)
     sess.password_at = password_at
     audit.record("login_succeeded", user_id=user.id, subject=user.email, details={"amr": amr, **(details or {})})
-    if tx_id and get_transaction(tx_id) is not None:
+    pending = bool(tx_id and get_transaction(tx_id) is not None)
+    if notice:
+        db.session.commit()
+        idp = _idp()
+        onward = (idp.url("oidc.authorize_continue", tx=tx_id) if pending
+                  else _safe_next(next_url) or idp.url("login.home"))
+        return render_template("login/notice.html", message=notice, onward=onward)
+    if pending:
         resp = resume_authorization(tx_id, after_login=True)
         db.session.commit()
         return resp
@@ -183,7 +192,7 @@ def complete(user, state: dict[str, Any], verified: Verified, *, remember: bool 
     if remember and _idp().settings["REMEMBER_BROWSER_DAYS"] > 0:
         g.remember_browser = _remember_value(user)
     return finish(user, amr=amr, acr=acr, tx_id=state.get("tx"), password_at=state.get("pwd_at"),
-                  next_url=state.get("next"), details={"second_step": True})
+                  next_url=state.get("next"), details={"second_step": True}, notice=verified.notice)
 
 
 def enrolling_done(state: dict[str, Any], verified: Verified) -> None:
