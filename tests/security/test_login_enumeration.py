@@ -243,6 +243,44 @@ def test_throttle_counts_attempts_before_verifying(idp):
     assert idp.throttle.attempt(account, None).allowed
 
 
+def test_a_burst_from_one_ip_at_many_accounts_is_limited_before_any_result(idp, names):
+    """The IP is counted when an attempt is let through too, so guesses at
+    many accounts sent at once from one IP cannot all pass before the first
+    failure is written."""
+    ip = names.ip()
+    let_through = [idp.throttle.attempt(names.email("spray"), ip).allowed for _ in range(12)]
+    assert let_through == [True] * LIMITS["THROTTLE_IP_MAX_FAILURES"] + [False] * 4
+    assert idp.throttle.attempt(None, ip).locked
+
+
+def test_good_logins_give_the_ip_its_attempt_back(idp, names):
+    ip = names.ip()
+    for _ in range(3 * LIMITS["THROTTLE_IP_MAX_FAILURES"]):
+        account = names.email("colleague")
+        assert idp.throttle.attempt(account, ip).allowed
+        idp.throttle.succeeded(account, ip)
+    # only failures are left on the IP: all of its allowance is still there
+    for _ in range(LIMITS["THROTTLE_IP_MAX_FAILURES"]):
+        account = names.email("typo")
+        assert idp.throttle.attempt(account, ip).allowed
+        idp.throttle.failed(account, ip)
+    assert not idp.throttle.attempt(names.email("late"), ip).allowed
+
+
+def test_an_attempt_held_back_by_its_account_costs_the_ip_nothing(idp, names):
+    ip = names.ip()
+    account = names.email("locked")
+    for _ in range(LIMITS["THROTTLE_FREE_ATTEMPTS"] + 1):
+        assert idp.throttle.attempt(account, ip).allowed
+        idp.throttle.failed(account, ip)
+    held = [idp.throttle.attempt(account, ip) for _ in range(20)]  # the account must wait
+    assert not any(v.allowed for v in held)
+    spent = LIMITS["THROTTLE_FREE_ATTEMPTS"] + 1
+    others = [idp.throttle.attempt(names.email("other"), ip).allowed
+              for _ in range(LIMITS["THROTTLE_IP_MAX_FAILURES"] - spent + 1)]
+    assert others == [True] * (LIMITS["THROTTLE_IP_MAX_FAILURES"] - spent) + [False]
+
+
 def test_parallel_guesses_cannot_bypass_the_count(live_server, kari, names):
     n = 12
     sessions = []

@@ -199,7 +199,7 @@ def _check_current_password(user: User, secret: str, failed_event: str):
         if after.locked:
             return _throttled_message(after), 429, {"Retry-After": str(after.wait_seconds)}
         return _("The current password is not right."), 400, {}
-    idp.throttle.succeeded(user.email)
+    idp.throttle.succeeded(user.email, ip)
     return None
 
 

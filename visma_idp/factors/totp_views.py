@@ -117,9 +117,10 @@ def confirm():
         return _enrol_page(user, sess, factor, name=name, error=message, status=400 if not code else 401)
     if not totp.confirm(factor, name=name or str(DEFAULT_NAME), step=step):
         # a second post of the same form, after the first one confirmed it
+        idp.throttle.succeeded(key, ip)
         db.session.rollback()
         return redirect(idp.url("factors.overview"))
-    idp.throttle.succeeded(key)
+    idp.throttle.succeeded(key, ip)
     return after_enrolment(user, factor, Verified(amr=(AMR_OTP,), factor_id=factor.id))
 
 

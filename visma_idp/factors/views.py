@@ -130,7 +130,7 @@ def confirm_password():
         db.session.commit()
         return render_template("confirm_password.html", user=user, next=back,
                                error=_("That is not your current password.")), 401
-    idp.throttle.succeeded(user.email)
+    idp.throttle.succeeded(user.email, ip)
     now = idp.clock.now()
     if sess is not None:
         sess.password_at = now

@@ -214,8 +214,7 @@ def passkey_login():
     ip = request.remote_addr
     # a signature cannot be guessed: only the client IP's failures count (with
     # its failed passwords), so nobody can hold up someone else's passkey
-    key = f"passkey:{ip}"
-    verdict = idp.throttle.check(key, ip)
+    verdict = idp.throttle.attempt(None, ip)
     if not verdict.allowed:
         audit.record("passkey_login_throttled", outcome="failure", details={"wait_seconds": verdict.wait_seconds})
         db.session.commit()
@@ -225,10 +224,11 @@ def passkey_login():
     try:
         user, factor, amr = wa.verify_passkey(request.form.get("credential"))
     except wa.Refused as exc:
-        idp.throttle.failed(key, ip)
+        idp.throttle.failed(None, ip)
         audit.record("passkey_login_failed", outcome="failure", user_id=exc.user_id, details={"reason": exc.reason})
         db.session.commit()
         return _email_page(tx_id, exc.message, exc.status)
+    idp.throttle.succeeded(None, ip)  # a genuine passkey: not a failure of this IP
     if user.status != "active":
         audit.record("passkey_login_refused", outcome="failure", user_id=user.id, subject=user.email,
                      details={"status": user.status, "factor_id": factor.id})

@@ -341,7 +341,7 @@ def verify_post():
             pass
         db.session.commit()
         return _page(user, state, method, methods, error=exc.message, status=exc.status, ctx=ctx)
-    idp.throttle.succeeded(key)
+    idp.throttle.succeeded(key, ip)
     audit.record("second_step_passed", user_id=user.id, details={"method": method.key, "amr": list(verified.amr)})
     return complete(user, state, verified, remember=request.form.get("remember") == "on")
 

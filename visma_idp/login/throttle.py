@@ -8,12 +8,14 @@ counted for unknown accounts too, so a lock says nothing about existence.
 Counts older than ``THROTTLE_WINDOW_SECONDS`` (or the lock, if longer) are
 forgotten.
 
-An account attempt is counted when it is let through (:meth:`Throttle.attempt`),
-before the password is checked, and a good login clears the count again
-(:meth:`Throttle.succeeded`). So many guesses sent in parallel cannot all pass
-the check before the first failure is written. IP counts only grow on
-failures (:meth:`Throttle.failed`), so many good logins from one office do not
-lock it.
+An attempt is counted when it is let through (:meth:`Throttle.attempt`),
+before the password is checked, against the account and against the client
+IP, each atomically. So many guesses sent in parallel, at one account or at
+many accounts from one IP, cannot all pass the check before the first failure
+is written. A good login clears the account's count and gives the IP back the
+one it took (:meth:`Throttle.succeeded`), so the IP's count is its failures
+plus its attempts in flight, and many good logins from one office do not lock
+it.
 
 State lives in memory (one process) or in Redis when ``REDIS_URL`` is set
 (shared by every worker and node). Times come from the app clock.
@@ -80,9 +82,26 @@ class MemoryStore:
             self._sweep(now, window)
             return count + 1, 0
 
+    def give_back(self, key: str) -> None:
+        """Take one off the count (never below zero), keeping its time."""
+        with self._lock:
+            count, last = self._data.get(key, (0, 0.0))
+            if count > 1:
+                self._data[key] = (count - 1, last)
+            elif count == 1:
+                self._data.pop(key, None)
+
     def reset(self, key: str) -> None:
         with self._lock:
             self._data.pop(key, None)
+
+
+# one atomic step on the server: n - 1 when n > 0
+_GIVE_BACK = """
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+if n > 0 then redis.call('HSET', KEYS[1], 'n', n - 1) end
+return n
+"""
 
 
 class RedisStore:
@@ -95,6 +114,7 @@ class RedisStore:
         self._r = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
         self._watch_error = redis.WatchError
         self._prefix = prefix
+        self._give_back = self._r.register_script(_GIVE_BACK)
 
     @staticmethod
     def _parse(values, now: float, window: int) -> tuple[int, float]:
@@ -125,6 +145,9 @@ class RedisStore:
                 except self._watch_error:
                     continue
 
+    def give_back(self, key: str) -> None:
+        self._give_back(keys=[self._prefix + key])
+
     def reset(self, key: str) -> None:
         self._r.delete(self._prefix + key)
 
@@ -150,13 +173,17 @@ class Throttle:
     def _account_verdict(self, count: int, seconds: int) -> Verdict:
         return Verdict(seconds, locked=count >= self.s["THROTTLE_MAX_FAILURES"])
 
+    def _ip_wait(self, count: int, last: float, now: float) -> int:
+        if count < self.s["THROTTLE_IP_MAX_FAILURES"]:
+            return 0
+        return int(last + self.s["THROTTLE_LOCK_SECONDS"] - now + 0.999)
+
     def _ip_verdict(self, ip: str | None, now: float) -> Verdict:
         if not ip:
             return Verdict()
         count, last = self.store.get("ip:" + ip, now, self._window)
-        if count < self.s["THROTTLE_IP_MAX_FAILURES"]:
-            return Verdict()
-        return Verdict(int(last + self.s["THROTTLE_LOCK_SECONDS"] - now + 0.999), locked=True)
+        seconds = self._ip_wait(count, last, now)
+        return Verdict(seconds, locked=seconds > 0)
 
     def check(self, account: str, ip: str | None) -> Verdict:
         """Would an attempt be let through now? (Reads only; counts nothing.)"""
@@ -166,27 +193,38 @@ class Throttle:
         ip_verdict = self._ip_verdict(ip, now)
         return ip_verdict if ip_verdict.wait_seconds > verdict.wait_seconds else verdict
 
-    def attempt(self, account: str, ip: str | None) -> Verdict:
-        """Let one attempt through or not, and count it against the account if it goes.
+    def attempt(self, account: str | None, ip: str | None) -> Verdict:
+        """Let one attempt through or not, and count it against the IP and the
+        account (``None``: the IP only) if it goes.
 
-        The count stands as a failure unless :meth:`succeeded` clears it.
+        The counts stand as a failure unless :meth:`succeeded` clears them.
         """
         now = self.clock.time()
-        ip_verdict = self._ip_verdict(ip, now)
-        if not ip_verdict.allowed:
-            return ip_verdict
+        if ip:
+            _count, seconds = self.store.take("ip:" + ip, now, self._window, self._ip_wait)
+            if seconds > 0:
+                return Verdict(seconds, locked=True)
+        if account is None:
+            return Verdict()
         count, seconds = self.store.take("acct:" + account, now, self._window, self._account_wait)
         if seconds > 0:
+            if ip:
+                self.store.give_back("ip:" + ip)  # held back: no guess was made
             return self._account_verdict(count, seconds)
         return Verdict()
 
-    def failed(self, account: str, ip: str | None) -> Verdict:
-        """Record that a let-through attempt failed; returns what the account faces next."""
+    def failed(self, account: str | None, ip: str | None) -> Verdict:
+        """A let-through attempt failed (its counts stand); returns what the account faces next."""
+        if account is None:
+            return Verdict()
         now = self.clock.time()
-        if ip:
-            self.store.take("ip:" + ip, now, self._window)
         count, last = self.store.get("acct:" + account, now, self._window)
         return self._account_verdict(count, self._account_wait(count, last, now))
 
-    def succeeded(self, account: str) -> None:
-        self.store.reset("acct:" + account)
+    def succeeded(self, account: str | None, ip: str | None = None) -> None:
+        """A let-through attempt succeeded: clear the account's count and give
+        the IP back the attempt (pass ``ip`` only after :meth:`attempt`)."""
+        if account is not None:
+            self.store.reset("acct:" + account)
+        if ip:
+            self.store.give_back("ip:" + ip)

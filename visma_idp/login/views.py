@@ -99,7 +99,7 @@ def password():
         return render_template("login_password.html", email=email_value, tx=tx_id,
                                error=_("Wrong email address or password.")), 401
 
-    idp.throttle.succeeded(email_value)
+    idp.throttle.succeeded(email_value, ip)
     if user.locked_at is not None:
         # only someone who knows the password learns of the lock
         audit.record("login_refused_locked", outcome="failure", user_id=user.id, subject=email_value)
