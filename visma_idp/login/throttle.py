@@ -178,21 +178,6 @@ class Throttle:
             return 0
         return int(last + self.s["THROTTLE_LOCK_SECONDS"] - now + 0.999)
 
-    def _ip_verdict(self, ip: str | None, now: float) -> Verdict:
-        if not ip:
-            return Verdict()
-        count, last = self.store.get("ip:" + ip, now, self._window)
-        seconds = self._ip_wait(count, last, now)
-        return Verdict(seconds, locked=seconds > 0)
-
-    def check(self, account: str, ip: str | None) -> Verdict:
-        """Would an attempt be let through now? (Reads only; counts nothing.)"""
-        now = self.clock.time()
-        count, last = self.store.get("acct:" + account, now, self._window)
-        verdict = self._account_verdict(count, self._account_wait(count, last, now))
-        ip_verdict = self._ip_verdict(ip, now)
-        return ip_verdict if ip_verdict.wait_seconds > verdict.wait_seconds else verdict
-
     def attempt(self, account: str | None, ip: str | None) -> Verdict:
         """Let one attempt through or not, and count it against the IP and the
         account (``None``: the IP only) if it goes.
