@@ -496,8 +496,8 @@ def test_the_email_page_offers_a_passkey(app, make_user):
     page = browser(app).get("/login").text
     assert "Sign in with a passkey" in page and 'data-webauthn="passkey"' in page
     assert re.search(r'<script src="[^"]*webauthn\.js" nonce="[^"]+" defer>', page)
-    # the email form stays as it was
-    assert 'id="email" name="email" type="email" autocomplete="username"' in page
+    # the email form stays as it was; its input also lists passkeys in the browser's autofill
+    assert 'id="email" name="email" type="email" autocomplete="username webauthn"' in page
 
 
 def test_passkey_options_ask_for_any_discoverable_credential_with_user_verification(app):

@@ -14,6 +14,21 @@
  * input of the enclosing form and submits the form. When the browser cannot,
  * refuses or the user cancels, a translated message from the element's
  * data-msg-* attributes is shown in its [data-webauthn-error] element.
+ *
+ * Passkey autofill: where the browser has conditional mediation
+ * (PublicKeyCredential.isConditionalMediationAvailable() resolves true), the
+ * "passkey" element also starts navigator.credentials.get() with mediation
+ * "conditional" and the prefetched options, so the browser lists the
+ * passkeys in the autofill of the input with autocomplete="... webauthn".
+ * A passkey picked there is submitted like the button's answer. That
+ * request waits quietly: it never shows a message. The browser runs one
+ * request at a time, so a press on the button aborts it (AbortController)
+ * and, once it has ended, runs the usual one with the same options (an
+ * aborted request did not use the challenge, and only one of the two can
+ * ever answer). After a failure the options are fetched again, so the next
+ * try has a fresh challenge, and autofill waits again with them; before
+ * the challenge expires the waiting request is renewed the same way.
+ * Without conditional mediation the page works as before.
  */
 (function () {
   "use strict";
@@ -138,6 +153,26 @@
               window.isSecureContext !== false);
   }
 
+  // Resolves true when the browser can offer passkeys in an input's autofill.
+  function autofillAvailable() {
+    var pkc = window.PublicKeyCredential;
+    if (!pkc || typeof pkc.isConditionalMediationAvailable !== "function" ||
+        typeof window.AbortController !== "function") {
+      return Promise.resolve(false);
+    }
+    try {
+      return Promise.resolve(pkc.isConditionalMediationAvailable()).then(function (yes) {
+        return yes === true;
+      }, function () {
+        return false;
+      });
+    } catch (err) {
+      return Promise.resolve(false);
+    }
+  }
+
+  function quiet() { /* nothing to tell: the button stays */ }
+
   // -- the ceremonies -------------------------------------------------------------------------
 
   function fetchOptions(box) {
@@ -178,26 +213,35 @@
       box.hidden = false;
     }
 
+    var busy = false;      // a ceremony runs, or its answer is on its way to the server
     var prefetched = null; // {at, json} for passkeys
+    var loading = null;    // the options fetch under way; one at a time, so the
+                           // challenge cookie always belongs to the options we use
     function load() {
-      prefetched = null;
-      return fetchOptions(box).then(function (json) {
-        prefetched = { at: Date.now(), json: json };
-        return json;
-      });
+      if (!loading) {
+        prefetched = null;
+        loading = fetchOptions(box).then(function (json) {
+          loading = null;
+          prefetched = { at: Date.now(), json: json };
+          return json;
+        }, function (err) {
+          loading = null;
+          throw err;
+        });
+      }
+      return loading;
     }
-    if (kind === "passkey") {
-      load().catch(function () { /* tried again on the button */ });
+
+    function fresh() {
+      return prefetched && Date.now() - prefetched.at < OPTIONS_MAX_AGE ? prefetched.json : null;
     }
 
     function options() {
       if (kind !== "passkey") {
         return Promise.resolve(box.getAttribute("data-options"));
       }
-      if (prefetched && Date.now() - prefetched.at < OPTIONS_MAX_AGE) {
-        return Promise.resolve(prefetched.json);
-      }
-      return load();
+      var json = fresh();
+      return json ? Promise.resolve(json) : load();
     }
 
     function ceremony(json) {
@@ -212,7 +256,104 @@
       return navigator.credentials.get({ publicKey: requestOptions(json) }).then(assertionJSON);
     }
 
-    var busy = false;
+    function submit(answer) {
+      field.value = JSON.stringify(answer);
+      form.submit();
+    }
+
+    // -- autofill (passkeys only): a conditional request waiting with the prefetched options
+
+    var autofill = false;
+    var waiting = null; // {controller, ended, timer} of the pending conditional request
+
+    function listen() {
+      var json = fresh();
+      if (!autofill || busy || waiting || !json) {
+        return;
+      }
+      var controller = new AbortController();
+      var request;
+      try {
+        request = navigator.credentials.get({
+          mediation: "conditional", publicKey: requestOptions(json), signal: controller.signal
+        });
+      } catch (err) {
+        request = Promise.reject(err);
+      }
+      var mine = {
+        controller: controller,
+        ended: request.then(quiet, quiet),
+        timer: setTimeout(function () { renew(mine); }, Math.max(OPTIONS_MAX_AGE - (Date.now() - prefetched.at), 0))
+      };
+      waiting = mine;
+      request.then(function (cred) {
+        if (waiting !== mine) {
+          return; // the button was pressed meanwhile and runs its own request
+        }
+        var answer = assertionJSON(cred);
+        stopListening();
+        busy = true;
+        button.setAttribute("aria-busy", "true");
+        showError(box, "");
+        submit(answer);
+      }).catch(function () {
+        if (waiting !== mine) {
+          return; // our own abort (the button, a renewal), or it has answered
+        }
+        // the browser ended it by itself: no message (the user asked for
+        // nothing), no new request (it might end the same way at once); the
+        // button gets a fresh challenge
+        stopListening();
+        if (!busy) {
+          load().catch(quiet);
+        }
+      });
+    }
+
+    // Abort the waiting request; resolves once it has ended (1 s at most).
+    function stopListening() {
+      var pending = waiting;
+      waiting = null;
+      if (!pending) {
+        return Promise.resolve();
+      }
+      clearTimeout(pending.timer);
+      pending.controller.abort();
+      return new Promise(function (resolve) {
+        pending.ended.then(resolve);
+        setTimeout(resolve, 1000);
+      });
+    }
+
+    // Fresh options for the waiting request before its challenge expires
+    // (when the page is shown again if it is hidden by then).
+    function renew(mine) {
+      if (waiting !== mine || busy) {
+        return;
+      }
+      if (document.hidden) {
+        document.addEventListener("visibilitychange", function shown() {
+          if (!document.hidden) {
+            document.removeEventListener("visibilitychange", shown);
+            renew(mine);
+          }
+        });
+        return;
+      }
+      stopListening();
+      load().then(listen, quiet);
+    }
+
+    if (kind === "passkey") {
+      var ready = autofillAvailable();
+      load().then(function () {
+        return ready.then(function (yes) {
+          autofill = yes;
+          listen();
+        });
+      }).catch(quiet); // tried again on the button
+    }
+
     button.addEventListener("click", function (event) {
       event.preventDefault();
       if (busy) {
@@ -221,13 +362,16 @@
       busy = true;
       button.setAttribute("aria-busy", "true");
       showError(box, "");
-      options().then(ceremony).then(function (answer) {
-        field.value = JSON.stringify(answer);
-        form.submit();
-      }).catch(function (err) {
+      // the autofill request gives way; its challenge was not used, so the same options serve
+      stopListening().then(options).then(ceremony).then(submit).catch(function (err) {
         busy = false;
         button.removeAttribute("aria-busy");
-        showError(box, message(box, err)); // the challenge is unused: the options stay good
+        showError(box, message(box, err));
+        if (kind === "passkey") {
+          // the next try (the button or autofill) with a fresh challenge
+          prefetched = null;
+          load().then(listen, quiet);
+        }
       });
     });
   }
