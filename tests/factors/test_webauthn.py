@@ -185,6 +185,17 @@ def passkey_page(client):
     return page.text, resp.text
 
 
+def passkey_user(app, make_user):
+    """A user with a passkey, and a browser on the email page with its
+    options: (user id, the key, the browser, the page, the options)."""
+    uid = make_user()
+    soft = SoftKey()
+    add_key(app, uid, soft, passkey=True)
+    client = browser(app)
+    page, options = passkey_page(client)
+    return uid, soft, client, page, options
+
+
 def passkey_sign_in(client, page: str, credential: str, tx: str | None = None):
     data = {"csrf_token": csrf(page), "credential": credential}
     if tx:
@@ -530,11 +541,7 @@ def test_sign_in_with_a_passkey_and_no_password(app, idp, flow):
 
 
 def test_passkey_sign_in_without_a_transaction_goes_home(app, idp, make_user):
-    uid = make_user()
-    soft = SoftKey()
-    add_key(app, uid, soft, passkey=True)
-    client = browser(app)
-    page, options = passkey_page(client)
+    uid, soft, client, page, options = passkey_user(app, make_user)
     resp = passkey_sign_in(client, page, soft.get(options))
     assert signed_in_fully(resp)
     assert "kari@example.no" in client.get("/account").text
@@ -569,11 +576,7 @@ def test_passkey_refusals(app, idp, make_user):
 
 
 def test_passkey_answer_is_single_use(app, idp, make_user):
-    uid = make_user()
-    soft = SoftKey()
-    add_key(app, uid, soft, passkey=True)
-    client = browser(app)
-    page, options = passkey_page(client)
+    uid, soft, client, page, options = passkey_user(app, make_user)
     cookies = {name: client.get_cookie(name).value for name in ("visma_idp_tx", "visma_idp_pk")}
     credential = soft.get(options)
     assert signed_in_fully(passkey_sign_in(client, page, credential))
@@ -610,11 +613,7 @@ def test_passkey_options_leave_the_session_cookie_alone(app, make_user):
 
 
 def test_a_forged_passkey_challenge_cookie_is_refused(app, idp, make_user):
-    uid = make_user()
-    soft = SoftKey()
-    add_key(app, uid, soft, passkey=True)
-    client = browser(app)
-    page, options = passkey_page(client)
+    uid, soft, client, page, options = passkey_user(app, make_user)
     value = client.get_cookie("visma_idp_pk").value
     client.set_cookie("visma_idp_pk", value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
     resp = passkey_sign_in(client, page, soft.get(options))
@@ -623,11 +622,7 @@ def test_a_forged_passkey_challenge_cookie_is_refused(app, idp, make_user):
 
 
 def test_passkey_challenge_expires(app, idp, make_user):
-    uid = make_user()
-    soft = SoftKey()
-    add_key(app, uid, soft, passkey=True)
-    client = browser(app)
-    page, options = passkey_page(client)
+    uid, soft, client, page, options = passkey_user(app, make_user)
     idp.clock.advance(301)
     resp = passkey_sign_in(client, page, soft.get(options))
     assert resp.status_code == 400 and "took too long" in resp.text
