@@ -72,19 +72,28 @@ def refused(exc: tokens.LinkInvalid, kind: str):
     return link_invalid_page(exc.reason, kind, exc.token.user_id if exc.token is not None else None)
 
 
+def open_link(token: str, kind: str):
+    """Peek at a mailed link of ``kind`` for its page: ``(user, None)``, or
+    ``(None, the page that refuses it)`` when the link is not live or its
+    account is disabled. Nothing is used up."""
+    try:
+        row = tokens.peek(token, (kind,))
+    except tokens.LinkInvalid as exc:
+        return None, refused(exc, kind)
+    if not row.user.is_active:
+        return None, link_invalid_page("disabled", kind, row.user_id)
+    return row.user, None
+
+
 def _form_page(template: str, token: str, user, errors: list[str], mismatch: bool = False, status: int = 200):
     return render_template(template, token=token, user=user, errors=errors, mismatch=mismatch), status
 
 
 @bp.route("/activate/<token>", methods=["GET", "POST"])
 def activate(token: str):
-    try:
-        row = tokens.peek(token, (tokens.ACTIVATION,))
-    except tokens.LinkInvalid as exc:
-        return refused(exc, "activation")
-    user = row.user
-    if not user.is_active:
-        return link_invalid_page("disabled", "activation", user.id)
+    user, not_live = open_link(token, tokens.ACTIVATION)
+    if not_live is not None:
+        return not_live
     if user.status != "pending":  # activated some other way meanwhile (a password reset)
         return link_invalid_page("used", "activation", user.id)
     if request.method == "GET":

@@ -35,6 +35,7 @@ from ..account.activation import (
     MAX_EMAIL,
     clean_email,
     link_invalid_page,
+    open_link,
     refused,
     within_quota,
 )
@@ -127,13 +128,9 @@ def _request_links(email: str, tx_id: str | None) -> None:
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 def reset(token: str):
-    try:
-        row = tokens.peek(token, (tokens.RESET,))
-    except tokens.LinkInvalid as exc:
-        return refused(exc, "reset")
-    user = row.user
-    if not user.is_active:
-        return link_invalid_page("disabled", "reset", user.id)
+    user, not_live = open_link(token, tokens.RESET)
+    if not_live is not None:
+        return not_live
     if request.method == "GET":
         return render_template("reset.html", token=token, user=user, errors=[], done=False)
 
@@ -178,9 +175,7 @@ def reset_done():
 
 
 def _refuse_sign_in(user):
-    """A page when this account may not sign in with a link, else None."""
-    if not user.is_active:
-        return link_invalid_page("disabled", "login_link", user.id)
+    """A page when this (active) account may not sign in with a link, else None."""
     if user.password_hash is None:
         return link_invalid_page("pending", "login_link", user.id)
     if user.locked_at is not None:
@@ -194,11 +189,9 @@ def _refuse_sign_in(user):
 
 @bp.route("/login/link/<token>", methods=["GET", "POST"])
 def login_link(token: str):
-    try:
-        row = tokens.peek(token, (tokens.LOGIN_LINK,))
-    except tokens.LinkInvalid as exc:
-        return refused(exc, "login_link")
-    user = row.user
+    user, not_live = open_link(token, tokens.LOGIN_LINK)
+    if not_live is not None:
+        return not_live
     not_allowed = _refuse_sign_in(user)
     if not_allowed is not None:
         return not_allowed
