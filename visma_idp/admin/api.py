@@ -88,14 +88,24 @@ def _token_user():
     return row.user, None
 
 
-@bp.post("/admin/api/one-time-codes")
-def create_one_time_code():
+def _admin_request():
+    """The admin behind the bearer token and the JSON body (None when the
+    body is not JSON): ``(admin, body, None)``, or ``(None, None, the error
+    response)`` for a bad token or a body over ``MAX_BODY``."""
     admin, refused = _token_user()
     if refused is not None:
-        return refused
+        return None, None, refused
     if request.content_length is not None and request.content_length > MAX_BODY:
-        return _error(400, "invalid_request", _("The request is too large."))
+        return None, None, _error(400, "invalid_request", _("The request is too large."))
     body = request.get_json(silent=True) if request.mimetype == "application/json" else None
+    return admin, body, None
+
+
+@bp.post("/admin/api/one-time-codes")
+def create_one_time_code():
+    admin, body, refused = _admin_request()
+    if refused is not None:
+        return refused
     email = body.get("email") if isinstance(body, dict) else None
     if not isinstance(email, str):
         return _error(400, "invalid_request",
@@ -120,12 +130,9 @@ def invite_user():
     from .service import InvalidInput
     from .service import invite_user as invite
 
-    admin, refused = _token_user()
+    admin, body, refused = _admin_request()
     if refused is not None:
         return refused
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        return _error(400, "invalid_request", _("The request is too large."))
-    body = request.get_json(silent=True) if request.mimetype == "application/json" else None
     email = body.get("email") if isinstance(body, dict) else None
     name = body.get("name") if isinstance(body, dict) else None
     extra = {k: body.get(k) for k in INVITE_FIELDS if isinstance(body, dict) and body.get(k) is not None}
