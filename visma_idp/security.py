@@ -2,8 +2,15 @@
 
 - CSP: only our own resources, no inline script except with the per-response
   nonce, ``frame-ancestors 'none'`` (no framing, against clickjacking), and
-  ``form-action`` limited to us (plus the client's redirect URI on a
-  form_post response).
+  ``form-action`` limited to us plus the places a form of the page may
+  legitimately end up: Chromium and WebKit apply ``form-action`` to every
+  redirect that follows a form post too (CSP3; Firefox has not), so a page
+  of a sign-in in progress names the redirect origins of this browser's
+  pending sign-ins (the password post, consent, the second step, a passkey
+  and enrolment all end in a redirect to the app), the logout confirmation
+  names the validated ``post_logout_redirect_uri``, and a form_post response
+  names its target. Those are registered, exactly matched redirect URIs
+  (``oidc/checks/redirect_uri.py``), never a value from the request alone.
 - ``X-Frame-Options: DENY`` for old browsers, ``nosniff``, no referrer,
   HSTS on https issuers.
 - Cookies: see ``login/session.py``.
@@ -11,6 +18,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from flask import abort, g, request
@@ -18,7 +26,7 @@ from flask import abort, g, request
 
 def install_security(app, idp) -> None:
     from . import csp_nonce
-    from .login.session import apply_cookies
+    from .login.session import apply_cookies, pending_redirect_uris
 
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.jinja_env.globals["idp_url"] = idp.url
@@ -52,13 +60,12 @@ def install_security(app, idp) -> None:
     def _headers(response):
         apply_cookies(response)
         nonce = g.get("csp_nonce")
-        target = g.get("form_post_target")
-        if nonce or target:
-            form_action = "'self'"
-            if target:
-                parts = urlsplit(target)
-                form_action += f" {parts.scheme}://{parts.netloc}"
-            csp = _csp(f"'nonce-{nonce}'" if nonce else "'none'", form_action)
+        targets = list(g.get("form_action_targets") or ())
+        if response.mimetype == "text/html":
+            targets += pending_redirect_uris()
+        if nonce or targets:
+            sources = sorted({s for s in map(csp_source, targets) if s})
+            csp = _csp(f"'nonce-{nonce}'" if nonce else "'none'", " ".join(["'self'", *sources]))
         else:
             csp = plain_csp
         csp = g.get("csp_override") or csp  # a view that serves foreign HTML (the dev outbox) sandboxes it
@@ -69,6 +76,37 @@ def install_security(app, idp) -> None:
         if response.mimetype == "text/html":
             headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+def allow_form_action(uri: str) -> None:
+    """Let this response's forms end up at ``uri``'s origin (a checked redirect URI)."""
+    g.form_action_targets = [*g.get("form_action_targets", ()), uri]
+
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+_HOST = re.compile(r"[a-z0-9.-]+|\[[0-9a-f:.]+\]")
+
+
+def csp_source(uri: str) -> str | None:
+    """The CSP source expression for a redirect URI's origin: ``https://host:port``,
+    or ``scheme:`` for a native app's private-use scheme; None for anything that
+    does not parse cleanly (it is then left out, never passed through)."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if not _SCHEME.fullmatch(scheme):
+        return None
+    if scheme not in ("http", "https"):
+        return f"{scheme}:"
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    if not _HOST.fullmatch(host):
+        return None
+    return f"{scheme}://{host}" + (f":{port}" if port else "")
 
 
 def _csp(script: str, form_action: str) -> str:

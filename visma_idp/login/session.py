@@ -148,6 +148,24 @@ def get_transaction(tx_id: str | None) -> dict[str, Any] | None:
     return tx
 
 
+def pending_redirect_uris() -> list[str]:
+    """Where this browser's pending sign-ins will return: the redirect URI each
+    authorization request named (checked before its transaction was saved in
+    the signed cookie), or the client's only registered one."""
+    if "tx" not in session:
+        return []
+    uris = []
+    for tx in (session.get("tx") or {}).values():
+        params = tx.get("params") or {}
+        uri = params.get("redirect_uri")
+        if not uri and isinstance(params.get("client_id"), str):
+            client = _idp().clients.get(params["client_id"])
+            uri = client.get_default_redirect_uri() if client is not None else None
+        if isinstance(uri, str) and uri:
+            uris.append(uri)
+    return uris
+
+
 def update_transaction(tx_id: str, **changes: Any) -> None:
     txs = dict(session.get("tx") or {})
     if tx_id in txs:

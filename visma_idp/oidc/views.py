@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, InteractionRequiredError, LoginRequiredError
-from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, validate_csrf
 
@@ -20,6 +20,7 @@ from ..login.session import (
     new_transaction,
     update_transaction,
 )
+from ..security import allow_form_action
 from ..storage import Consent, db, queries
 from .checks.acr import ACR_PASSWORD, LADDER, check_acr, requested_acrs, wants_more
 from .checks.max_age import auth_too_old, parse_max_age
@@ -71,7 +72,7 @@ def _response_mode(data) -> str:
 
 
 def _form_post(redirect_uri: str, params: list[tuple[str, str]]):
-    g.form_post_target = redirect_uri
+    allow_form_action(redirect_uri)
     resp = Response(render_template("form_post.html", action=redirect_uri, params=params))
     resp.headers.update(NO_STORE)
     return resp
@@ -367,6 +368,8 @@ def end_session():
     hint_matches = bool(hint_claims and sess and hint_claims.get("sub") == sess.user.sub)
     if sess is not None and not hint_matches and not confirming:
         params = {k: v for k, v in request.values.items() if k != "csrf_token"}
+        if end_req.redirect_uri:  # checked against the client's registered post-logout URIs
+            allow_form_action(end_req.redirect_uri)
         return render_template("logout_confirm.html", user=sess.user, client=end_req.client, params=params)
     if sess is not None:
         end_current_session()
