@@ -121,3 +121,65 @@ def test_remember_expires(flow, app, idp):
     idp.clock.advance(31 * 86400)
     resp = flow.login(flow.start())
     assert "/login/verify" in resp.headers["Location"]
+
+
+def remember_cookie_set(resp) -> bool:
+    return any("visma_idp_rb=" in value for value in resp.headers.getlist("Set-Cookie"))
+
+
+def test_remember_is_refused_for_a_recovery_code_even_when_posted(app, idp, make_user):
+    """The page hides the box for recovery codes; a hand-made post with
+    remember=on must not set the cookie either."""
+    from tests.factors.test_recovery_codes import first_codes
+    from tests.factors.test_totp import to_second_step
+
+    _uid, codes, _browser = first_codes(app, idp, make_user)
+    client, page = to_second_step(app, method="recovery")
+    assert 'name="remember"' not in page
+    resp = client.post("/login/verify", data={"csrf_token": csrf(page), "method": "recovery", "code": codes[0],
+                                              "remember": "on"})
+    assert resp.status_code == 200 and "You used a recovery code" in resp.text
+    assert not remember_cookie_set(resp)
+
+
+def test_remember_is_refused_for_an_admin_issued_code_even_when_posted(app, idp, make_user):
+    from tests.factors.test_totp import to_second_step
+    from visma_idp.factors import admin_codes
+    from visma_idp.storage import User, db
+
+    uid = make_user()
+    add_totp(app, uid)
+    with app.app_context():
+        issued = admin_codes.issue(None, db.session.get(User, uid), via="cli")
+        db.session.commit()
+    client, page = to_second_step(app, method="admin_code")
+    assert 'name="remember"' not in page
+    resp = client.post("/login/verify", data={"csrf_token": csrf(page), "method": "admin_code",
+                                              "code": issued.code, "remember": "on"})
+    assert resp.status_code == 302, resp.text
+    assert not remember_cookie_set(resp)
+
+
+def test_remember_is_refused_during_a_step_up_even_when_posted(flow, app, idp):
+    flow.authorize()  # signed in with the password only
+    secret = add_totp(app, 1)
+    mid_step(idp)
+    resp = flow.start(acr_values=MFA)
+    page = flow.client.get(path_of(resp.headers["Location"])).text
+    assert 'name="remember"' not in page and "The app asks for a stronger sign-in" in page
+    resp = answer_second_step(flow, resp, secret, idp, remember=True)
+    assert not remember_cookie_set(resp)
+    flow.until_callback(resp)
+    sign_out(flow.client)
+    resp = flow.login(flow.start())
+    assert "/login/verify" in resp.headers["Location"]  # not remembered
+
+
+def test_remember_is_honoured_for_an_authenticator_app(flow, app, idp):
+    """The control: the same post with a code from an app sets the cookie."""
+    secret = add_totp(app, 1)
+    mid_step(idp)
+    resp = flow.login(flow.start())
+    page = flow.client.get(path_of(resp.headers["Location"])).text
+    assert 'name="remember"' in page
+    assert remember_cookie_set(answer_second_step(flow, resp, secret, idp, remember=True))

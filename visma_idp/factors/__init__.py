@@ -73,6 +73,8 @@ class Method:
             :class:`MethodRefused`.
         phishing_resistant: can reach the ``phr`` level.
         own_submit: the partial posts the form itself (WebAuthn's script).
+        rememberable: passing it may "remember this browser" (not a way back
+            in such as a recovery or admin-issued code).
     """
 
     key: str
@@ -84,6 +86,7 @@ class Method:
     verify: Callable[[Any, Mapping[str, str]], Verified]
     phishing_resistant: bool = False
     own_submit: bool = False
+    rememberable: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -256,4 +256,5 @@ METHOD = register(Method(
     available=_available,
     prepare=_prepare,
     verify=_verify,
+    rememberable=False,
 ))

@@ -145,5 +145,5 @@ def _verify(user, form: Mapping[str, str]) -> Verified:
 
 METHOD = register(Method(
     key="recovery", strength=10, label=_l("Recovery code"), template="login/_verify_recovery.html",
-    available=_available, prepare=_prepare, verify=_verify,
+    available=_available, prepare=_prepare, verify=_verify, rememberable=False,
 ))

@@ -14,7 +14,9 @@ Rules:
   to the user, their password change time and their factor change time;
   any of those changing voids it; a remembered browser skips the second
   step but the session stays at the password level (``acr`` pwd), so an app
-  that asks for more still gets a step-up;
+  that asks for more still gets a step-up; offered, and honoured when
+  posted, only for a method that is a factor (not a recovery or an
+  admin-issued code) and never during a step-up (:func:`may_remember`);
 - step-up: an app asks (``acr_values`` or an essential ``acr`` claim) for more
   than the session has; a user who has a method that reaches it passes it
   again without re-entering the password (only phishing-resistant methods
@@ -255,12 +257,17 @@ def set_remember_cookie(response):
 # -- the page ---------------------------------------------------------------------------
 
 
+def may_remember(method, state) -> bool:
+    """Whether passing ``method`` in this pending sign-in may remember the browser."""
+    return _idp().settings["REMEMBER_BROWSER_DAYS"] > 0 and method.rememberable and not state.get("want")
+
+
 def _page(user, state, method, methods, *, error: str | None = None, status: int = 200, ctx: dict | None = None):
     others = [m for m in methods if m.key != method.key]
     return render_template(
         "login_verify.html", user=user, method=method, others=others, ctx=ctx or {}, error=error,
         tx=state.get("tx"), remember_days=_idp().settings["REMEMBER_BROWSER_DAYS"],
-        step_up=bool(state.get("want")),
+        may_remember=may_remember(method, state), step_up=bool(state.get("want")),
     ), status
 
 
@@ -343,7 +350,8 @@ def verify_post():
         return _page(user, state, method, methods, error=exc.message, status=exc.status, ctx=ctx)
     idp.throttle.succeeded(key, ip)
     audit.record("second_step_passed", user_id=user.id, details={"method": method.key, "amr": list(verified.amr)})
-    return complete(user, state, verified, remember=request.form.get("remember") == "on")
+    remember = request.form.get("remember") == "on" and may_remember(method, state)
+    return complete(user, state, verified, remember=remember)
 
 
 @bp.post("/login/verify/cancel")
