@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, session
+from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -327,19 +329,26 @@ def verify_post():
         return _page(user, state, method, methods, error=_("Choose a way to confirm the sign-in."), status=400)
     key = f"2fa:{user.id}"
     ip = request.remote_addr
-    verdict = idp.throttle.attempt(key, ip)
+    verdict = idp.throttle.attempt(key, ip, growing=True)
     if not verdict.allowed:
         audit.record("second_step_throttled", outcome="failure", user_id=user.id,
                      details={"method": method.key, "wait_seconds": verdict.wait_seconds})
         db.session.commit()
-        message = _("Too many wrong codes. Wait %(seconds)d second(s) and try again.", seconds=verdict.wait_seconds)
+        if verdict.locked:
+            message = _("Too many wrong codes. Confirming the sign-in is paused for %(duration)s. Try again later.",
+                        duration=format_timedelta(timedelta(seconds=verdict.wait_seconds), threshold=1.1))
+        else:
+            message = _("Too many wrong codes. Wait %(seconds)d second(s) and try again.", seconds=verdict.wait_seconds)
         resp, _status = _page(user, state, method, methods, error=message, status=429)
         return resp, 429, {"Retry-After": str(verdict.wait_seconds)}
     try:
         verified = method.verify(user, request.form)
     except MethodRefused as exc:
-        idp.throttle.failed(key, ip)
+        after = idp.throttle.failed(key, ip, growing=True)
         audit.record("second_step_failed", outcome="failure", user_id=user.id, details={"method": method.key})
+        if after.locked:
+            audit.record("second_step_locked", outcome="failure", user_id=user.id,
+                         details={"seconds": after.wait_seconds})
         db.session.commit()
         ctx = {}
         try:

@@ -17,6 +17,17 @@ one it took (:meth:`Throttle.succeeded`), so the IP's count is its failures
 plus its attempts in flight, and many good logins from one office do not lock
 it.
 
+Growing locks (``growing=True``, used for the second step, whose answers
+are short codes once the password is known): each lock of a key within
+``SECOND_STEP_LOCK_MEMORY_SECONDS`` of the previous one lasts twice as long
+(``THROTTLE_LOCK_SECONDS``, then twice that, ...) up to
+``SECOND_STEP_MAX_LOCK_SECONDS``; a success forgets them. Without it a
+lock equal to the counting window let a guesser start afresh after every
+lock, about 900 guesses a day; with the defaults it is at most 70 on the
+first day and 10 on each later one (docs/two-step.md; a test plays the
+guesser for a day of app time). Password locks stay fixed, so nobody can
+lock someone else out of their account for a day.
+
 State lives in memory (one process) or in Redis when ``REDIS_URL`` is set
 (shared by every worker and node). Times come from the app clock.
 """
@@ -162,13 +173,30 @@ class Throttle:
     def _window(self) -> int:
         return max(self.s["THROTTLE_WINDOW_SECONDS"], self.s["THROTTLE_LOCK_SECONDS"])
 
-    def _account_wait(self, count: int, last: float, now: float) -> int:
+    def _lock_seconds(self, locks: int) -> int:
+        """The length of a key's ``locks``-th lock in a row (fixed when 0 or 1)."""
+        base = self.s["THROTTLE_LOCK_SECONDS"]
+        if locks <= 1:
+            return base
+        return max(base, min(base * 2 ** min(locks - 1, 40), self.s["SECOND_STEP_MAX_LOCK_SECONDS"]))
+
+    def _locks(self, account: str, now: float) -> int:
+        return self.store.get("locks:" + account, now, self.s["SECOND_STEP_LOCK_MEMORY_SECONDS"])[0]
+
+    def _account_wait_rule(self, lock_seconds: int) -> WaitRule:
         free, most = self.s["THROTTLE_FREE_ATTEMPTS"], self.s["THROTTLE_MAX_FAILURES"]
-        if count >= most:
-            return int(last + self.s["THROTTLE_LOCK_SECONDS"] - now + 0.999)
-        if count > free:
-            return int(last + 2 ** (count - free - 1) - now + 0.999)
-        return 0
+
+        def wait(count: int, last: float, now: float) -> int:
+            if count >= most:
+                return int(last + lock_seconds - now + 0.999)
+            if count > free:
+                return int(last + 2 ** (count - free - 1) - now + 0.999)
+            return 0
+
+        return wait
+
+    def _account_wait(self, count: int, last: float, now: float) -> int:
+        return self._account_wait_rule(self.s["THROTTLE_LOCK_SECONDS"])(count, last, now)
 
     def _account_verdict(self, count: int, seconds: int) -> Verdict:
         return Verdict(seconds, locked=count >= self.s["THROTTLE_MAX_FAILURES"])
@@ -178,11 +206,13 @@ class Throttle:
             return 0
         return int(last + self.s["THROTTLE_LOCK_SECONDS"] - now + 0.999)
 
-    def attempt(self, account: str | None, ip: str | None) -> Verdict:
+    def attempt(self, account: str | None, ip: str | None, *, growing: bool = False) -> Verdict:
         """Let one attempt through or not, and count it against the IP and the
         account (``None``: the IP only) if it goes.
 
         The counts stand as a failure unless :meth:`succeeded` clears them.
+        ``growing``: repeated locks of this account key grow (see the module doc);
+        pass the same to :meth:`failed`.
         """
         now = self.clock.time()
         if ip:
@@ -191,25 +221,34 @@ class Throttle:
                 return Verdict(seconds, locked=True)
         if account is None:
             return Verdict()
-        count, seconds = self.store.take("acct:" + account, now, self._window, self._account_wait)
+        lock = self._lock_seconds(self._locks(account, now)) if growing else self.s["THROTTLE_LOCK_SECONDS"]
+        count, seconds = self.store.take("acct:" + account, now, max(self._window, lock),
+                                         self._account_wait_rule(lock))
         if seconds > 0:
             if ip:
                 self.store.give_back("ip:" + ip)  # held back: no guess was made
             return self._account_verdict(count, seconds)
         return Verdict()
 
-    def failed(self, account: str | None, ip: str | None) -> Verdict:
+    def failed(self, account: str | None, ip: str | None, *, growing: bool = False) -> Verdict:
         """A let-through attempt failed (its counts stand); returns what the account faces next."""
         if account is None:
             return Verdict()
         now = self.clock.time()
         count, last = self.store.get("acct:" + account, now, self._window)
-        return self._account_verdict(count, self._account_wait(count, last, now))
+        lock = self.s["THROTTLE_LOCK_SECONDS"]
+        if growing and count >= self.s["THROTTLE_MAX_FAILURES"]:
+            # this failure locks the key: one more lock in a row
+            locks, _ = self.store.take("locks:" + account, now, self.s["SECOND_STEP_LOCK_MEMORY_SECONDS"])
+            lock = self._lock_seconds(locks)
+        return self._account_verdict(count, self._account_wait_rule(lock)(count, last, now))
 
     def succeeded(self, account: str | None, ip: str | None = None) -> None:
-        """A let-through attempt succeeded: clear the account's count and give
-        the IP back the attempt (pass ``ip`` only after :meth:`attempt`)."""
+        """A let-through attempt succeeded: clear the account's count (and its
+        growing locks) and give the IP back the attempt (pass ``ip`` only after
+        :meth:`attempt`)."""
         if account is not None:
             self.store.reset("acct:" + account)
+            self.store.reset("locks:" + account)
         if ip:
             self.store.give_back("ip:" + ip)
