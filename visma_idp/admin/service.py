@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from .. import audit
 from ..errors import VismaIdpError
+from ..oidc.client_assertion import public_keys
 from ..oidc.keys import ALGORITHMS
 from ..storage import Client, User, db
 
@@ -132,6 +133,13 @@ def create_client(
         raise InvalidInput("a public client cannot use client_credentials")
     if method == "private_key_jwt" and not jwks:
         raise InvalidInput("private_key_jwt needs the client's public keys (jwks)")
+    if jwks is not None:
+        try:
+            public_keys(jwks)
+        except ValueError as exc:
+            raise InvalidInput(f"unusable jwks: {exc}") from None
+        if any(isinstance(key, dict) and "d" in key for key in jwks["keys"]):
+            raise InvalidInput("the jwks holds a private key: register only the client's public keys")
     if id_token_signed_response_alg and id_token_signed_response_alg not in ALGORITHMS:
         raise InvalidInput(f"unsupported id_token_signed_response_alg: {id_token_signed_response_alg}")
     for uri in list(redirect_uris) + list(post_logout_redirect_uris):
