@@ -116,7 +116,14 @@ def create_client(
     application_type: str = "web",
     id_token_signed_response_alg: str | None = None,
     jwks: dict | None = None,
+    id_token_claims: bool | None = None,
 ) -> CreatedClient:
+    """Register a client.
+
+    ``id_token_claims``: put the claims of the granted scopes in the ID token
+    too (True), keep them in UserInfo only (False), or follow the server's
+    ``ID_TOKEN_SCOPE_CLAIMS`` (None).
+    """
     if not client_id or len(client_id) > 128:
         raise InvalidInput("client id must be 1 to 128 characters")
     if db.session.scalar(select(Client).where(Client.client_id == client_id)) is not None:
@@ -168,6 +175,7 @@ def create_client(
         skip_consent=skip_consent,
         id_token_signed_response_alg=id_token_signed_response_alg,
         jwks=jwks,
+        id_token_claims=id_token_claims,
         created_at=idp.clock.now(),
     )
     db.session.add(client)
@@ -185,7 +193,8 @@ def _loopback(uri: str) -> bool:
 
 def client_as_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
     data = {"client_id": client.client_id, **client.client_metadata,
-            "require_pkce": client.require_pkce, "skip_consent": client.skip_consent}
+            "require_pkce": client.require_pkce, "skip_consent": client.skip_consent,
+            "id_token_claims": client.id_token_claims}
     if secret:
         data["client_secret"] = secret
     return data
