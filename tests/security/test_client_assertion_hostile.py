@@ -224,6 +224,9 @@ GARBAGE = {
     "two_parts": lambda c: f"{_seg({'alg': 'RS256'})}.{_seg(c)}",
     "four_parts": lambda c: f"{_seg({'alg': 'RS256'})}.{_seg(c)}.c2ln.c2ln",
     "huge": lambda c: "a" * 70_000,
+    "non_ascii": lambda c: "\u00e9\u00e9.\u00e9.\u00e9",
+    "empty_parts": lambda c: "..",
+    "nul_bytes": lambda c: f"{_seg({'alg': 'RS256'})}\x00.{_seg(c)}.c2ln",
 }
 
 
