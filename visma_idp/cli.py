@@ -457,6 +457,12 @@ def _read_jwks(path: str) -> dict[str, Any]:
 @click.option("--native", is_flag=True, help="A native app (application_type=native).")
 @click.option("--id-token-alg", help="id_token_signed_response_alg (default: the server's).")
 @click.option("--jwks-file", type=click.Path(dir_okay=False), help="The client's public keys (for private_key_jwt).")
+@click.option(
+    "--id-token-claims/--no-id-token-claims",
+    default=None,
+    help="Put the claims of the granted scopes (profile, email, phone, address) in the ID token too, or keep "
+    "them in UserInfo only (default: the server's ID_TOKEN_SCOPE_CLAIMS).",
+)
 def clients_create(
     client_id: str,
     secret: str | None,
@@ -472,6 +478,7 @@ def clients_create(
     native: bool,
     id_token_alg: str | None,
     jwks_file: str | None,
+    id_token_claims: bool | None,
 ) -> None:
     """Register a client and print it as JSON (a generated secret is shown only here)."""
     from .admin.service import client_as_dict, create_client
@@ -495,6 +502,7 @@ def clients_create(
             application_type="native" if native else "web",
             id_token_signed_response_alg=id_token_alg,
             jwks=jwks,
+            id_token_claims=id_token_claims,
         )
         db.session.commit()
         shown = created.secret if secret is None else None  # never echo a secret we were given
@@ -515,9 +523,10 @@ def clients_list(as_json: bool) -> None:
             click.echo(json.dumps(item))
         return
     _table(
-        ["client_id", "name", "auth_method", "grant_types", "redirect_uris"],
+        ["client_id", "name", "auth_method", "grant_types", "id_token_claims", "redirect_uris"],
         [
-            [c["client_id"], c["client_name"], c["token_endpoint_auth_method"], ",".join(c["grant_types"]), " ".join(c["redirect_uris"])]
+            [c["client_id"], c["client_name"], c["token_endpoint_auth_method"], ",".join(c["grant_types"]),
+             {None: "default", True: "yes", False: "no"}[c["id_token_claims"]], " ".join(c["redirect_uris"])]
             for c in items
         ],
     )

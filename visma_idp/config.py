@@ -170,6 +170,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SESSION_LIFETIME", 12 * 3600, _int(60), "Seconds a single sign-on session lasts after login."),
     Setting("ID_TOKEN_SIGNING_ALG", "RS256", _algs(SIGNING_ALGS),
             "Default ID-token algorithm; a client may choose another with `id_token_signed_response_alg`."),
+    Setting("ID_TOKEN_SCOPE_CLAIMS", True, _bool,
+            "Put the user claims of the granted scopes (profile, email, phone, address) in the ID token too, "
+            "not only in UserInfo (as Keycloak does; many client libraries read the profile from the ID token). "
+            "A client may override it (`visma-idp clients create --id-token-claims/--no-id-token-claims`)."),
+    Setting("CLIENT_ASSERTION_MAX_LIFETIME", 300, _int(10),
+            "Longest a private_key_jwt client assertion may live, in seconds (`exp` - `iat`, or `exp` - now "
+            "without `iat`); 300 is Auth0's documented maximum."),
     Setting("ACCESS_TOKEN_SIGNING_ALG", "ES256", _algs(SIGNING_ALGS), "Algorithm of JWT access tokens."),
     Setting("KEY_CACHE_SECONDS", 30, _int(1),
             "How often (seconds) a process looks for rotated signing keys; parsed keys are cached between looks."),

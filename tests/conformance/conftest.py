@@ -6,6 +6,15 @@ requests carry no PKCE (the suite sends PKCE only in
 oidcc-ensure-request-with-valid-pkce-succeeds), so it is registered with
 ``require_pkce=False``. Its user has every standard claim filled in, as the
 suite's scope modules expect all claims of a scope back.
+
+It is registered with ``id_token_claims=False`` (``visma-idp clients create
+--no-id-token-claims``), as an operator registers the certification client:
+the server's default (``ID_TOKEN_SCOPE_CLAIMS``) puts the claims of the
+granted scopes in the ID token too, and the suite warns on that
+(EnsureIdTokenDoesNotContainEmailForScopeEmail, EnsureIdTokenDoesNotContainName,
+EnsureIdTokenDoesNotContainNonRequestedClaims: OIDC Core 5.4 keeps them in
+UserInfo when an access token is issued). The default is tested in
+``tests/oidc/test_id_token_scope_claims.py``.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ def make_oidf_client(make_client):
         kwargs.setdefault("secret", CLIENT_SECRET)
         kwargs.setdefault("require_pkce", False)
         kwargs.setdefault("redirect_uris", [REDIRECT_URI])
+        kwargs.setdefault("id_token_claims", False)
         return make_client(client_id, **kwargs)
 
     return make

@@ -249,6 +249,7 @@ async function main() {
     rotated: refreshed.refresh_token !== oldRefresh,
     new_access_token_differs: refreshed.access_token !== tokens.access_token,
     id_token_sub: refreshedClaims?.sub ?? null,
+    id_token_email: refreshedClaims?.email ?? null,
   }
   try {
     await client.refreshTokenGrant(config, oldRefresh)

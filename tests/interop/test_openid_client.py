@@ -77,9 +77,10 @@ def http_server():
 
 
 @pytest.fixture
-def settings(settings, http_server):
-    """The shared test settings, with the issuer the live server answers on."""
-    return {**settings, "ISSUER": f"http://{HOST}:{http_server.server_port}"}
+def settings(settings, http_server, request):
+    """The shared test settings, with the issuer the live server answers on
+    (and the overrides a test passes by indirect parametrization)."""
+    return {**settings, "ISSUER": f"http://{HOST}:{http_server.server_port}", **getattr(request, "param", {})}
 
 
 @pytest.fixture
@@ -114,26 +115,32 @@ def _run_rp(node: str, issuer: str, *, rp_secret: str, service_secret: str) -> d
         pytest.fail(f"rp.mjs printed no JSON result:\n{proc.stdout}\n{proc.stderr}")
 
 
-def test_openid_client_code_flow_refresh_and_client_credentials(node, app, idp, live_issuer, make_user,
-                                                                 make_client):
-    from visma_idp.oidc.tokens import verify
+def _register(app, live_issuer, make_user, make_client, *, id_token_claims=None) -> tuple[str, str, str]:
+    """Kari, the relying party and the service client; returns (sub, rp secret, service secret)."""
     from visma_idp.storage import User, db
 
-    user_id = make_user(email=EMAIL, password=PASSWORD)
+    user_id = make_user(email=EMAIL, password=PASSWORD, given_name="Kari", family_name="Nordmann")
     with app.app_context():
         sub = db.session.get(User, user_id).sub
-    redirect_uri = f"{live_issuer}/cb"
     rp_secret = make_client(
-        RP_ID, redirect_uris=[redirect_uri], secret=RP_SECRET,
+        RP_ID, redirect_uris=[f"{live_issuer}/cb"], secret=RP_SECRET,
         token_endpoint_auth_method="client_secret_basic",
         grant_types=["authorization_code", "refresh_token"],
-        scope="openid profile email offline_access",
+        scope="openid profile email offline_access", id_token_claims=id_token_claims,
     )
     service_secret = make_client(
         SERVICE_ID, redirect_uris=[], secret=SERVICE_SECRET,
         token_endpoint_auth_method="client_secret_basic",
         grant_types=["client_credentials"], scope="api:read",
     )
+    return sub, rp_secret, service_secret
+
+
+def test_openid_client_code_flow_refresh_and_client_credentials(node, app, idp, live_issuer, make_user,
+                                                                 make_client):
+    from visma_idp.oidc.tokens import verify
+
+    sub, rp_secret, service_secret = _register(app, live_issuer, make_user, make_client)
 
     result = _run_rp(node, live_issuer, rp_secret=rp_secret, service_secret=service_secret)
 
@@ -158,6 +165,12 @@ def test_openid_client_code_flow_refresh_and_client_credentials(node, app, idp, 
 
     assert result["userinfo"]["sub"] == sub
     assert result["userinfo"]["email"] == EMAIL
+    # ID_TOKEN_SCOPE_CLAIMS (on by default): the profile is in the ID token too,
+    # for relying parties that never call UserInfo
+    assert claims["email"] == EMAIL
+    assert claims["email_verified"] is True
+    assert claims["name"] == "Kari Nordmann" and claims["given_name"] == "Kari"
+    assert result["refresh"]["id_token_email"] == EMAIL
 
     refresh = result["refresh"]
     assert refresh["rotated"] is True
@@ -175,3 +188,32 @@ def test_openid_client_code_flow_refresh_and_client_credentials(node, app, idp, 
     assert header["typ"] == "at+jwt"
     assert at_claims["client_id"] == SERVICE_ID
     assert at_claims["scope"] == "api:read"
+
+
+def test_openid_client_sees_no_profile_in_the_id_token_of_a_client_that_opted_out(node, app, live_issuer,
+                                                                                 make_user, make_client):
+    sub, rp_secret, service_secret = _register(app, live_issuer, make_user, make_client, id_token_claims=False)
+    result = _run_rp(node, live_issuer, rp_secret=rp_secret, service_secret=service_secret)
+    claims = result["code_grant"]["claims"]
+    assert claims["sub"] == sub
+    assert not {"email", "email_verified", "name", "given_name"} & set(claims), claims
+    assert result["refresh"]["id_token_email"] is None
+    assert result["userinfo"]["email"] == EMAIL, "UserInfo still has the profile"
+
+
+@pytest.mark.parametrize("settings", [{"ID_TOKEN_SCOPE_CLAIMS": False}], indirect=True)
+def test_openid_client_with_the_server_default_off(node, app, live_issuer, make_user, make_client):
+    """Off for the server: a client without its own choice gets no profile in
+    the ID token; a client that opted in does."""
+    _sub, rp_secret, service_secret = _register(app, live_issuer, make_user, make_client)
+    claims = _run_rp(node, live_issuer, rp_secret=rp_secret, service_secret=service_secret)["code_grant"]["claims"]
+    assert "email" not in claims, claims
+
+    from visma_idp.storage import Client, db
+
+    with app.app_context():
+        db.session.execute(db.update(Client).where(Client.client_id == RP_ID).values(id_token_claims=True))
+        db.session.commit()
+        app.extensions["visma_idp"].clients.invalidate(RP_ID)
+    claims = _run_rp(node, live_issuer, rp_secret=rp_secret, service_secret=service_secret)["code_grant"]["claims"]
+    assert claims["email"] == EMAIL

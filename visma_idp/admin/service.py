@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from .. import audit
 from ..errors import VismaIdpError
+from ..oidc.client_assertion import public_keys
 from ..oidc.keys import ALGORITHMS
 from ..storage import Client, User, db
 
@@ -115,7 +116,14 @@ def create_client(
     application_type: str = "web",
     id_token_signed_response_alg: str | None = None,
     jwks: dict | None = None,
+    id_token_claims: bool | None = None,
 ) -> CreatedClient:
+    """Register a client.
+
+    ``id_token_claims``: put the claims of the granted scopes in the ID token
+    too (True), keep them in UserInfo only (False), or follow the server's
+    ``ID_TOKEN_SCOPE_CLAIMS`` (None).
+    """
     if not client_id or len(client_id) > 128:
         raise InvalidInput("client id must be 1 to 128 characters")
     if db.session.scalar(select(Client).where(Client.client_id == client_id)) is not None:
@@ -132,6 +140,13 @@ def create_client(
         raise InvalidInput("a public client cannot use client_credentials")
     if method == "private_key_jwt" and not jwks:
         raise InvalidInput("private_key_jwt needs the client's public keys (jwks)")
+    if jwks is not None:
+        try:
+            public_keys(jwks)
+        except ValueError as exc:
+            raise InvalidInput(f"unusable jwks: {exc}") from None
+        if any(isinstance(key, dict) and "d" in key for key in jwks["keys"]):
+            raise InvalidInput("the jwks holds a private key: register only the client's public keys")
     if id_token_signed_response_alg and id_token_signed_response_alg not in ALGORITHMS:
         raise InvalidInput(f"unsupported id_token_signed_response_alg: {id_token_signed_response_alg}")
     for uri in list(redirect_uris) + list(post_logout_redirect_uris):
@@ -160,6 +175,7 @@ def create_client(
         skip_consent=skip_consent,
         id_token_signed_response_alg=id_token_signed_response_alg,
         jwks=jwks,
+        id_token_claims=id_token_claims,
         created_at=idp.clock.now(),
     )
     db.session.add(client)
@@ -177,7 +193,8 @@ def _loopback(uri: str) -> bool:
 
 def client_as_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
     data = {"client_id": client.client_id, **client.client_metadata,
-            "require_pkce": client.require_pkce, "skip_consent": client.skip_consent}
+            "require_pkce": client.require_pkce, "skip_consent": client.skip_consent,
+            "id_token_claims": client.id_token_claims}
     if secret:
         data["client_secret"] = secret
     return data

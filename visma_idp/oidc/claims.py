@@ -67,7 +67,8 @@ def release_claims(user, scope: str, requested: dict[str, Any] | None, *, by_sco
         scope: granted scope string.
         requested: the ``userinfo`` or ``id_token`` member of the claims parameter.
         by_scope: also release the claims that the scopes stand for (UserInfo: yes;
-            ID token next to an access token: no, per §5.4).
+            ID token next to an access token: only when ``ID_TOKEN_SCOPE_CLAIMS`` or the
+            client's ``id_token_claims`` says so, §5.4 keeping them in UserInfo).
     """
     names: set[str] = set()
     scopes = set(scope.split())

@@ -114,11 +114,24 @@ def user_tokens(
     return Issued(token, rows)
 
 
+def scope_claims_in_id_token(idp, client) -> bool:
+    """Whether the ID token carries the claims of the granted scopes (profile,
+    email, phone, address) as UserInfo releases them: the client's
+    ``id_token_claims`` when set, else the server's ``ID_TOKEN_SCOPE_CLAIMS``.
+
+    OIDC Core §5.4 keeps them in UserInfo when an access token is issued, but
+    many client libraries read the profile from the ID token only."""
+    if client.id_token_claims is not None:
+        return bool(client.id_token_claims)
+    return bool(idp.settings["ID_TOKEN_SCOPE_CLAIMS"])
+
+
 def id_token(idp, client, user, scope: str, ctx: AuthContext, *, access_token: str | None) -> str:
     alg = client.id_token_signed_response_alg or idp.settings["ID_TOKEN_SIGNING_ALG"]
     now = idp.clock.now()
     requested = (ctx.claims or {}).get("id_token")
-    claims = release_claims(user, scope, requested, by_scope=access_token is None)
+    by_scope = access_token is None or scope_claims_in_id_token(idp, client)
+    claims = release_claims(user, scope, requested, by_scope=by_scope)
     claims.update({
         "iss": idp.issuer,
         "aud": client.client_id,

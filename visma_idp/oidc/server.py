@@ -17,18 +17,17 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc7009 import RevocationEndpoint
-from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.rpinitiated import EndSessionEndpoint
 from flask import Response, json
 from flask import request as flask_request
-from joserfc.jwk import KeySet
 
 from .. import audit
 from ..crypto import digest
 from ..storage import queries
 from .checks.pkce import S256CodeChallenge
+from .client_assertion import PrivateKeyJWT
 from .grants import (
     CONFIDENTIAL_AUTH_METHODS,
     AuthorizationCodeGrant,
@@ -37,8 +36,6 @@ from .grants import (
     RefreshTokenGrant,
 )
 from .tokens import TokenError, access_token_digest, verify, verify_id_token_hint
-
-CLIENT_ASSERTION_ALGS = ["RS256", "PS256", "ES256", "EdDSA"]
 
 
 class StoredPayload(OAuth2Payload):
@@ -106,40 +103,6 @@ class IssuerOAuth2Request(FlaskOAuth2Request):
         self.payload = FlaskOAuth2Payload(request)
 
 
-class PrivateKeyJWT(JWTBearerClientAssertion):
-    """RFC 7523 client authentication (``private_key_jwt``), signature keys
-    from the client's registered JWKS; asymmetric algorithms only; jti single use."""
-
-    CLIENT_AUTH_METHOD = "private_key_jwt"
-
-    def __init__(self, idp):
-        super().__init__(validate_jti=True, leeway=30)
-        self.idp = idp
-
-    def get_audiences(self):
-        return [self.idp.issuer, self.idp.url("oidc.token")]
-
-    def resolve_client_public_key(self, client):
-        return KeySet.import_key_set(client.jwks or {"keys": []})
-
-    def process_assertion_claims(self, assertion, resolve_key):
-        from authlib.oauth2.rfc6749 import InvalidClientError
-        from joserfc import jwt
-        from joserfc.errors import JoseError
-
-        try:
-            token = jwt.decode(assertion, resolve_key, algorithms=CLIENT_ASSERTION_ALGS)
-        except (JoseError, ValueError) as exc:
-            raise InvalidClientError(description="The client assertion is not valid.") from exc
-        self.verify_claims(token.claims)
-        return token.claims
-
-    def validate_jti(self, claims, jti):
-        now = self.idp.clock.now()
-        exp = claims.get("exp") if isinstance(claims.get("exp"), int) else now + 3600
-        return queries.remember_jti(digest(f"{claims['sub']}:{jti}"), exp + 60, now)
-
-
 class Introspection(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
@@ -168,9 +131,24 @@ class Revocation(RevocationEndpoint):
     def query_token(self, token_string, token_type_hint):
         return find_token(self.idp, token_string, token_type_hint)
 
+    def authenticate_token(self, request, client):
+        """Authlib's, except for another client's token: RFC 7009 §2.1 lets a
+        client revoke only its own tokens, and Authlib answers 400
+        ``invalid_grant``, which tells the caller the token exists. We answer
+        what a token that does not exist gets (200, nothing revoked) and audit
+        the attempt as a refusal."""
+        self.check_params(request, client)
+        token = self.query_token(request.form["token"], request.form.get("token_type_hint"))
+        if token is not None and token["client_id"] != client.client_id:
+            row = token.get("_row")
+            audit.record("token_revoke_refused", outcome="failure", client_id=client.client_id,
+                         user_id=row.user_id if row else None,
+                         details={"reason": "another client's token", "token_client_id": token["client_id"],
+                                  "kind": row.kind if row else "access"})
+            return None
+        return token
+
     def revoke_token(self, token, request):
-        if token["client_id"] != request.client.client_id:
-            return  # RFC 7009 §2.1: not this client's token; answer 200 all the same
         now = self.idp.clock.now()
         row = token.get("_row")
         if row is not None:

@@ -25,6 +25,7 @@ from ..storage import Consent, db, queries
 from .checks.acr import ACR_PASSWORD, LADDER, check_acr, requested_acrs, wants_more
 from .checks.max_age import auth_too_old, parse_max_age
 from .checks.prompt import parse_prompt
+from .checks.subject import needs_other_user, requested_subject
 from .claims import CLAIMS_SUPPORTED, parse_claims_param, release_claims
 from .discovery import metadata
 from .issuance import AuthContext
@@ -182,14 +183,23 @@ def _authorize(oauth_req, params, *, tx_id, started, choice=None, tx=None, pages
             except TokenError:
                 raise InvalidRequestError("Invalid id_token_hint.", redirect_uri=redirect_uri) from None
             hint_sub = hint_claims.get("sub")
+        named_sub = requested_subject(claims, hint_sub, redirect_uri)
 
         fresh = sess is not None and started is not None and sess.auth_time >= started
+        try:
+            other_user = needs_other_user(named_sub, user.sub if user else None, fresh=fresh,
+                                          redirect_uri=redirect_uri)
+        except LoginRequiredError:
+            audit.record("authorization_refused", outcome="failure", user_id=user.id, client_id=client.client_id,
+                         details={"error": "login_required", "reason": "not the user the request names"})
+            db.session.commit()
+            raise
         force_login = bool(tx and tx.get("force_login")) and not fresh
         needs_login = (
             user is None
             or force_login
             or (not fresh and ("login" in prompts or auth_too_old(sess.auth_time, max_age, now)))
-            or (hint_sub is not None and hint_sub != user.sub and not fresh)
+            or other_user
         )
         if not needs_login:
             from ..login import second_step

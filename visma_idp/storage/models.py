@@ -103,6 +103,7 @@ class ClientRules:
     skip_consent: bool
     id_token_signed_response_alg: str | None
     jwks: dict[str, Any] | None
+    id_token_claims: bool | None
 
     @property
     def is_public(self) -> bool:
@@ -181,6 +182,9 @@ class Client(ClientRules, db.Model):  # type: ignore[name-defined]
     skip_consent: Mapped[bool] = mapped_column(Boolean, default=False)
     id_token_signed_response_alg: Mapped[str | None] = mapped_column(String(16))
     jwks: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    # the claims of the granted scopes in the ID token too: None = the server's
+    # ID_TOKEN_SCOPE_CLAIMS, True/False = this client's choice
+    id_token_claims: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -204,6 +208,7 @@ class ClientSnapshot(ClientRules):
     skip_consent: bool
     id_token_signed_response_alg: str | None
     jwks: dict[str, Any] | None
+    id_token_claims: bool | None
     created_at: int
 
     @classmethod

@@ -6,7 +6,7 @@ Rules:
 - ``none`` never shows a page: with no session ``login_required``; when
   consent is missing ``consent_required``; when an account must be chosen
   ``account_selection_required``; when re-authentication is required by
-  max_age, id_token_hint or acr ``login_required``.
+  max_age, id_token_hint, a requested ``sub`` or acr ``login_required``.
 - ``login`` forces a fresh authentication: the login must happen after this
   authorization request started.
 - ``consent`` shows the consent page even when consent was remembered.
