@@ -148,6 +148,9 @@ SETTINGS: tuple[Setting, ...] = (
             "Optional: how many of lower case, upper case, digits and symbols a password must mix (0 = no rule, up to 4)."),
     Setting("PASSWORD_FORBID_SPACES", False, _bool, "Optional: refuse passwords with spaces."),
     Setting("PASSWORD_HISTORY", 0, _int(0), "Optional: a new password must differ from the last N (0 = no rule)."),
+    Setting("PASSWORD_MIN_GUESSES_LOG10", 10, _int(0),
+            "Refuse a password that zxcvbn (with Nordic words and the person's own details) estimates takes fewer "
+            "than 10^N guesses (0-20; 10 = zxcvbn's top score, 4; 0 = no rule). See docs/password-policy.md."),
     Setting("CAPTCHA_VERIFIER", "visma_idp.password.challenge:ProofOfWork", _str,
             "`module:Class` of the human check on the forgot-password form. The default is a self-hosted "
             "proof-of-work; a deployment may plug in hCaptcha or Turnstile (see docs/security.md)."),
@@ -314,6 +317,8 @@ def load_settings(
         raise ConfigError("DATABASE_URL", "must be a sqlite:// or postgresql+psycopg:// URL")
     if values["PASSWORD_CHARACTER_CLASSES"] > 4:
         raise ConfigError("PASSWORD_CHARACTER_CLASSES", "must be between 0 and 4")
+    if values["PASSWORD_MIN_GUESSES_LOG10"] > 20:
+        raise ConfigError("PASSWORD_MIN_GUESSES_LOG10", "must be between 0 and 20")
     if values["SMTP_URL"] and not values["SMTP_URL"].startswith(("smtp://", "smtps://")):
         raise ConfigError("SMTP_URL", "must start with smtp:// or smtps://")
     if ":" not in values["CAPTCHA_VERIFIER"]:

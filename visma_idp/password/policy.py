@@ -31,6 +31,14 @@ Rules, in the order violations are returned:
     The whole password is one short unit repeated (``aaaaaaaaaaaa``,
     ``abcabcabcabc``) or a run of consecutive characters
     (``abcdefghijklm``, ``1234567890123``).
+``guessable`` (``PASSWORD_MIN_GUESSES_LOG10``, default 10; 0 = off)
+    zxcvbn's estimate (``guesses``: with Norwegian, Danish and Swedish
+    words, names and places, and the person's names, email local part and
+    company) says fewer than 10^N guesses: a common word or name with a year,
+    digits or symbols added (``Sommer2024!!!``), a keyboard walk, a repeat, a
+    sequence, a date. The message names what the password is built from.
+    Only checked when the password is neither ``common`` nor ``predictable``
+    (those say it already).
 ``character_classes`` (optional, ``PASSWORD_CHARACTER_CLASSES``)
     Fewer kinds of characters than required, out of lower-case letters,
     upper-case letters, digits and symbols. Letters without case (such as
@@ -48,10 +56,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from babel.lists import format_list
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 
-from . import blocklist
+from . import blocklist, guesses
 
 MAX_LENGTH = 1024  # keep equal to login.views.MAX_PASSWORD (a test checks)
 
@@ -76,6 +85,7 @@ class Policy:
     character_classes: int = 0
     forbid_spaces: bool = False
     history: int = 0
+    min_guesses_log10: int = 10
     max_length: int = MAX_LENGTH
 
     @classmethod
@@ -85,6 +95,7 @@ class Policy:
             character_classes=settings["PASSWORD_CHARACTER_CLASSES"],
             forbid_spaces=settings["PASSWORD_FORBID_SPACES"],
             history=settings["PASSWORD_HISTORY"],
+            min_guesses_log10=settings["PASSWORD_MIN_GUESSES_LOG10"],
         )
 
     def describe(self, *, history: bool = True) -> list[str]:
@@ -94,6 +105,9 @@ class Policy:
             _("Not your name, your email address or your company's name"),
             _("Not a commonly used password"),
         ]
+        if self.min_guesses_log10:
+            items.append(_("Hard to guess: not a common word or name with a year, digits or symbols added, and "
+                           "no keyboard patterns, repeats or sequences"))
         if self.character_classes > 1:
             items.append(ngettext(
                 "At least %(num)d kind of character: lower-case letters, upper-case letters, digits, symbols",
@@ -144,6 +158,8 @@ class Violation:
             return _("This password is too common. Choose one that is harder to guess.")
         if code == "predictable":
             return _("Do not use a repeated character or a simple sequence such as abcd or 1234.")
+        if code == "guessable":
+            return _guessable_message(p["patterns"])
         if code == "character_classes":
             return ngettext(
                 "Use at least %(num)d kind of character: lower-case letters, upper-case letters, digits or symbols.",
@@ -186,6 +202,10 @@ def check(password: str, *, policy: Policy, person: PersonalInfo) -> list[Violat
         problems.append(Violation("common"))
     elif _predictable(password):
         problems.append(Violation("predictable"))
+    elif policy.min_guesses_log10:
+        found = guesses.estimate(password, user_inputs=_user_inputs(person))
+        if found.guesses_log10 < policy.min_guesses_log10:
+            problems.append(Violation("guessable", {"patterns": found.patterns}))
 
     if policy.character_classes and _classes(password) < policy.character_classes:
         problems.append(Violation("character_classes", {"required": policy.character_classes}))
@@ -233,6 +253,51 @@ def _personal_parts(person: PersonalInfo) -> tuple[set[Skeletons], set[Skeletons
     email = _parts((local,), _EMAIL_SEPARATORS, whole=True)
     companies = _parts(person.company_names, _NAME_SEPARATORS, whole=True)
     return names, email, companies
+
+
+def _user_inputs(person: PersonalInfo) -> list[str]:
+    """The person's details as zxcvbn's user inputs: each name, the email
+    local part, each company name, whole and in parts, as written and folded
+    (``Ødegård`` → ``odegard``)."""
+    local = person.email.rpartition("@")[0] if "@" in person.email else person.email
+    found: dict[str, None] = {}
+    for values, separators in (((person.given_name, person.family_name, person.name), _NAME_SEPARATORS),
+                               ((local,), _EMAIL_SEPARATORS), (person.company_names, _NAME_SEPARATORS)):
+        for value in values:
+            if not value:
+                continue
+            for piece in (value, *separators.split(value)):
+                for form in (piece.lower(), blocklist.fold(piece)):
+                    if len(form) >= 2 and form not in _LEGAL_FORMS:
+                        found[form] = None
+    return list(found)
+
+
+# What the password is built from (guesses.Estimate.patterns), as the
+# message's list names it.
+_PATTERNS = {
+    "word": lambda: _("a common word"),
+    "name": lambda: _("a common name"),
+    "place": lambda: _("a place or team name"),
+    "password": lambda: _("a common password"),
+    "number": lambda: _("a common number (such as 123456)"),
+    "personal": lambda: _("details about you (your name, email address or company)"),
+    "reversed": lambda: _("a word spelt backwards"),
+    "swaps": lambda: _("letters swapped for look-alike digits or symbols (such as @ for a)"),
+    "keyboard": lambda: _("a keyboard pattern (such as qwerty)"),
+    "repeat": lambda: _("a repeat (such as aaa or abcabc)"),
+    "sequence": lambda: _("a sequence (such as abc or 1234)"),
+    "year": lambda: _("a year"),
+    "date": lambda: _("a date"),
+}
+
+
+def _guessable_message(patterns: Iterable[str]) -> str:
+    parts = [_PATTERNS[p]() for p in patterns if p in _PATTERNS]
+    if not parts:
+        return _("This password is easy to guess. Make it longer, for example with a few more words.")
+    return _("This password is easy to guess: it contains %(patterns)s. Add a few words that do not belong "
+             "together.", patterns=format_list(parts, locale=get_locale() or "en"))
 
 
 def _predictable(password: str) -> bool:
