@@ -84,7 +84,8 @@ class IdentityProvider:
         url = self.settings["DATABASE_URL"]
         if url.startswith("sqlite"):
             return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-        return {"pool_size": 10, "max_overflow": 10}  # liveness: storage/pool.py
+        return {"pool_size": 10, "max_overflow": 10,  # liveness: storage/pool.py
+                "connect_args": {"connect_timeout": self.settings["DATABASE_CONNECT_TIMEOUT"]}}
 
     def _setup_database(self, app: Flask) -> None:
         from .storage import db
@@ -218,12 +219,14 @@ class IdentityProvider:
         app.after_request(set_remember_cookie)
 
     def _setup_operations(self, app: Flask) -> None:
-        """Running behind reverse proxies (proxy.py)."""
+        """Running behind reverse proxies (proxy.py) and the health endpoints (health.py)."""
+        from .health import bp as health_bp
         from .proxy import TrustedProxies
 
         if self.settings["TRUSTED_PROXIES"] is not None:
             app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
                 app.wsgi_app, trusted=self.settings["TRUSTED_PROXIES"], header=self.settings["FORWARDED_HEADER"])
+        app.register_blueprint(health_bp)
 
     def _setup_mail(self, app: Flask) -> None:
         from .notify.console import install_console

@@ -119,6 +119,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("FORWARDED_HEADER", "X-Forwarded-For", parse_forwarded_header,
             "The header the trusted proxies write: `X-Forwarded-For` or `Forwarded` (RFC 7239). Only this one "
             "is read."),
+    Setting("DATABASE_CONNECT_TIMEOUT", 5, _int(1),
+            "Seconds to wait for a new PostgreSQL connection (libpq counts 1 as 2). A database that does not "
+            "answer then fails requests and `/readyz` after this long instead of hanging them."),
     Setting("SMTP_URL", None, _optional_str,
             "Optional SMTP URL for outgoing mail: `smtp://user:pass@host:587` (STARTTLS when the server offers it; "
             "`?starttls=require` refuses to send without it, `?starttls=never` never tries), `smtps://host:465` "
