@@ -334,3 +334,51 @@ def test_idp_server_has_the_serve_options():
     for option in ("--host", "--port", "--workers", "--threads", "--server", "--dev", "--demo"):
         assert option in result.stdout
     assert "upgrades the database" in result.stdout
+
+
+# -- the dev script -------------------------------------------------------------------
+
+
+def test_dev_waits_for_another_apt_process(tmp_path):
+    """./dev's apt_get tries `apt-get update` again while another apt holds the
+    package lists' lock (DPkg::Lock::Timeout covers only the dpkg lock), and
+    asks apt-get to wait for the dpkg lock itself."""
+    fake = tmp_path / "bin" / "apt-get"
+    fake.parent.mkdir()
+    calls = tmp_path / "calls"
+    fake.write_text(f"""#!/usr/bin/env bash
+echo "$*" >> {calls}
+if [[ $(wc -l < {calls}) -lt 3 ]]; then
+    echo "E: Could not get lock /var/lib/apt/lists/lock. It is held by process 42 (apt-get)" >&2
+    exit 100
+fi
+echo "Reading package lists..."
+""")
+    fake.chmod(0o755)
+    script = 'eval "$(sed -n \'/^APT_LOCK_WAIT=/,/^}/p\' dev)"; apt_get update -q'
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "waiting" in result.stderr
+    assert calls.read_text().splitlines() == ["-o DPkg::Lock::Timeout=600 update -q"] * 3
+
+
+def test_dev_runs_apt_only_through_the_waiting_apt_get():
+    import re
+
+    text = (ROOT / "dev").read_text()
+    bare = re.findall(r"^[ \t]*(?:\w+=[\w-]*[ \t]+)*apt-get[ \t].*$", text, re.MULTILINE)
+    assert bare == [], bare
+    assert re.search(r"^\s*apt_get update ", text, re.MULTILINE) and re.search(r"^\s*apt_get install ", text, re.MULTILINE)
+
+
+def test_dev_gives_up_at_once_on_other_apt_errors(tmp_path):
+    fake = tmp_path / "bin" / "apt-get"
+    fake.parent.mkdir()
+    fake.write_text("#!/usr/bin/env bash\necho 'E: Unable to locate package chromium' >&2\nexit 100\n")
+    fake.chmod(0o755)
+    script = 'eval "$(sed -n \'/^APT_LOCK_WAIT=/,/^}/p\' dev)"; apt_get install -y chromium'
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}, timeout=60)
+    assert result.returncode == 100
+    assert "Unable to locate package chromium" in result.stderr and "waiting" not in result.stderr
