@@ -262,6 +262,98 @@ def test_seed_demo_keeps_the_same_credentials(migrated, make_app):
     assert "demo@example.com" in users and "Demo User" in users
 
 
+def test_the_demo_printout_names_the_redirect_uris(migrated, make_app, capsys):
+    from visma_idp.cli import _print_demo
+    from visma_idp.demo import seed_demo
+
+    credentials = seed_demo(make_app(MODE="demo"))
+    _print_demo(credentials)
+    out = capsys.readouterr().out
+    assert credentials["redirect_uris"] == ["http://127.0.0.1:5001/callback", "http://localhost:5001/callback"]
+    for uri in credentials["redirect_uris"]:
+        assert f"redirect_uri   {uri}\n" in out
+    assert "Nothing listens at the redirect URIs yet" in out
+
+
+NO_SECRET = {"VISMA_IDP_SECRET_KEY": None, "VISMA_IDP_MODE": None}
+
+
+@pytest.fixture
+def demo_instance(migrated, make_app):
+    """What `./dev serve` leaves behind: a generated secret key and the demo
+    credentials in the instance folder, the demo user and client in the database."""
+    from visma_idp.demo import seed_demo
+
+    return seed_demo(make_app(MODE="demo", SECRET_KEY=None))
+
+
+def test_commands_reach_the_demo_instance_when_no_secret_key_is_set(demo_instance, migrated):
+    result = migrated("clients", "list", env=NO_SECRET)
+    assert "demo-client" in result.stdout
+    assert result.stderr.startswith("visma-idp: VISMA_IDP_SECRET_KEY is not set: using the demo instance in ")
+    assert "demo@example.com" in migrated("users", "list", env=NO_SECRET).stdout
+    # the demo's own secret key: the client's secret still works against that instance
+    created = json.loads(migrated("clients", "create", "--client-id", "mine", "--redirect-uri",
+                                  "http://127.0.0.1:5001/cb", env=NO_SECRET).stdout)
+    assert created["client_id"] == "mine"
+
+
+def test_a_secret_key_that_is_set_always_means_production(demo_instance, migrated, tmp_path):
+    result = migrated("clients", "list", env={"VISMA_IDP_MODE": None})  # the test's SECRET_KEY is set
+    assert "demo instance" not in result.stderr
+    short = migrated("clients", "list", env={"VISMA_IDP_MODE": None, "VISMA_IDP_SECRET_KEY": "short"}, expect=2)
+    assert short.stderr.startswith("visma-idp: configuration error: VISMA_IDP_SECRET_KEY: must be at least 32")
+    explicit = migrated("clients", "list", env={**NO_SECRET, "VISMA_IDP_MODE": "production"}, expect=2)
+    assert "is required in production mode" in explicit.stderr and "demo instance" not in explicit.stderr
+    config = tmp_path / "idp.toml"
+    config.write_text(f'SECRET_KEY = "{"k" * 40}"\n')
+    from_file = migrated("users", "list", env={**NO_SECRET, "VISMA_IDP_CONFIG": str(config)})
+    assert "demo instance" not in from_file.stderr
+
+
+def test_without_a_demo_instance_a_missing_secret_key_is_still_an_error(migrated):
+    result = migrated("clients", "list", env=NO_SECRET, expect=2)
+    assert result.stderr.startswith("visma-idp: configuration error: VISMA_IDP_SECRET_KEY: is required")
+
+
+def test_serve_never_switches_to_the_demo_instance_by_itself(demo_instance, run):
+    result = run("serve", "--port", "5999", env={**NO_SECRET, "VISMA_IDP_MAIL_FLUSH_AFTER_REQUEST": None}, expect=2)
+    assert result.stderr.startswith("visma-idp: configuration error: VISMA_IDP_SECRET_KEY: is required")
+
+
+# -- demo mode listens on loopback only -------------------------------------------------------
+
+QUIET = {"VISMA_IDP_MAIL_FLUSH_AFTER_REQUEST": None}  # serve sets it; give it back after the test
+
+
+@pytest.fixture
+def no_database():
+    """A database URL nothing answers at: a serve that got past its checks fails
+    at once on it (instead of starting a server inside the test)."""
+    return {"VISMA_IDP_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/idp"}
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.20", "10.0.0.5", "2001:db8::5", "idp.example.com"])
+def test_demo_refuses_a_public_address(run, no_database, host):
+    result = run("serve", "--demo", "--host", host, "--port", "5999", env={**QUIET, **no_database}, expect=1)
+    assert result.stderr.startswith(f"visma-idp: refusing to run demo mode on {host}: ")
+    assert "/dev/outbox" in result.stderr and "--demo-on-public-address" in result.stderr
+
+
+def test_demo_mode_from_the_environment_refuses_a_public_address_too(run, no_database):
+    result = run("serve", "--host", "0.0.0.0", "--port", "5999",
+                 env={**QUIET, **no_database, "VISMA_IDP_MODE": "demo"}, expect=1)
+    assert result.stderr.startswith("visma-idp: refusing to run demo mode on 0.0.0.0: ")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost", "LOCALHOST"])
+def test_demo_on_loopback_passes_the_address_check(run, host):
+    # a wrong issuer stops serve right after the address check: it got that far
+    result = run("serve", "--demo", "--host", host, "--port", "5999",
+                 env={**QUIET, "VISMA_IDP_ISSUER": "http://example.com"}, expect=2)
+    assert result.stderr.startswith("visma-idp: configuration error: VISMA_IDP_ISSUER: ")
+
+
 def test_seed_demo_only_in_demo_mode(migrated, make_app):
     from visma_idp.demo import seed_demo
 
@@ -283,6 +375,65 @@ def free_port() -> int:
 def cli_command() -> list[str]:
     script = Path(sys.executable).with_name("visma-idp")
     return [str(script)] if script.exists() else [sys.executable, "-m", "visma_idp.cli"]
+
+
+def start_server(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "wb") as out:
+        return subprocess.Popen([*cli_command(), "serve", *args], cwd=ROOT, env={**os.environ, **env},
+                                stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_until_up(proc: subprocess.Popen, url: str, log: Path) -> requests.Response:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()
+        try:
+            return requests.get(url, timeout=2)
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer: {log.read_text()}")
+
+
+def stop_server(proc: subprocess.Popen, log: Path) -> str:
+    proc.send_signal(signal.SIGTERM)
+    status = proc.wait(timeout=30)
+    output = log.read_text()
+    assert status == 0, output
+    return output
+
+
+@pytest.mark.slow
+def test_serve_default_threads_fit_the_cpus(env, tmp_path):
+    """No --threads: as many as granian accepts without its "quite high" warning."""
+    import multiprocessing
+
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    proc = start_server(["--demo", "--port", str(port)], {**env, "VISMA_IDP_ISSUER": issuer}, log)
+    try:
+        assert wait_until_up(proc, f"{issuer}/healthz", log).text == "ok\n"
+        ready = requests.get(f"{issuer}/readyz", timeout=10)
+        assert ready.status_code == 200 and ready.json()["status"] == "ready", ready.text
+    finally:
+        output = stop_server(proc, log)
+    threads = int(output.split("1 worker(s) x ")[1].split(" ")[0])
+    assert 1 <= threads <= min(8, 2 * multiprocessing.cpu_count() + 1), output
+    assert "WARNING" not in output.upper(), output
+    assert "http://127.0.0.1:5001/callback" in output  # the demo's redirect URIs are shown
+
+
+@pytest.mark.slow
+def test_serve_demo_on_a_public_address_when_forced(env, tmp_path):
+    port = free_port()
+    log = tmp_path / "serve.log"
+    proc = start_server(["--demo", "--host", "0.0.0.0", "--port", str(port), "--demo-on-public-address",
+                         "--threads", "2"], {**env, "VISMA_IDP_ISSUER": f"http://127.0.0.1:{port}"}, log)
+    try:
+        assert wait_until_up(proc, f"http://127.0.0.1:{port}/healthz", log).status_code == 200
+    finally:
+        output = stop_server(proc, log)
+    assert "visma-idp: WARNING: demo mode on 0.0.0.0, not loopback: anyone who reaches this server reads every email" in output
 
 
 @pytest.mark.slow
@@ -331,6 +482,54 @@ def test_serve_runs_the_server_on_a_migrated_database(env, settings, tmp_path, s
 def test_idp_server_has_the_serve_options():
     result = subprocess.run([sys.executable, "idp_server.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    for option in ("--host", "--port", "--workers", "--threads", "--server", "--dev", "--demo"):
+    for option in ("--host", "--port", "--workers", "--threads", "--server", "--dev", "--demo", "--demo-on-public-address"):
         assert option in result.stdout
     assert "upgrades the database" in result.stdout
+
+
+# -- the dev script -------------------------------------------------------------------
+
+
+def test_dev_waits_for_another_apt_process(tmp_path):
+    """./dev's apt_get tries `apt-get update` again while another apt holds the
+    package lists' lock (DPkg::Lock::Timeout covers only the dpkg lock), and
+    asks apt-get to wait for the dpkg lock itself."""
+    fake = tmp_path / "bin" / "apt-get"
+    fake.parent.mkdir()
+    calls = tmp_path / "calls"
+    fake.write_text(f"""#!/usr/bin/env bash
+echo "$*" >> {calls}
+if [[ $(wc -l < {calls}) -lt 3 ]]; then
+    echo "E: Could not get lock /var/lib/apt/lists/lock. It is held by process 42 (apt-get)" >&2
+    exit 100
+fi
+echo "Reading package lists..."
+""")
+    fake.chmod(0o755)
+    script = 'eval "$(sed -n \'/^APT_LOCK_WAIT=/,/^}/p\' dev)"; apt_get update -q'
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "waiting" in result.stderr
+    assert calls.read_text().splitlines() == ["-o DPkg::Lock::Timeout=600 update -q"] * 3
+
+
+def test_dev_runs_apt_only_through_the_waiting_apt_get():
+    import re
+
+    text = (ROOT / "dev").read_text()
+    bare = re.findall(r"^[ \t]*(?:\w+=[\w-]*[ \t]+)*apt-get[ \t].*$", text, re.MULTILINE)
+    assert bare == [], bare
+    assert re.search(r"^\s*apt_get update ", text, re.MULTILINE) and re.search(r"^\s*apt_get install ", text, re.MULTILINE)
+
+
+def test_dev_gives_up_at_once_on_other_apt_errors(tmp_path):
+    fake = tmp_path / "bin" / "apt-get"
+    fake.parent.mkdir()
+    fake.write_text("#!/usr/bin/env bash\necho 'E: Unable to locate package chromium' >&2\nexit 100\n")
+    fake.chmod(0o755)
+    script = 'eval "$(sed -n \'/^APT_LOCK_WAIT=/,/^}/p\' dev)"; apt_get install -y chromium'
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}"}, timeout=60)
+    assert result.returncode == 100
+    assert "Unable to locate package chromium" in result.stderr and "waiting" not in result.stderr

@@ -50,6 +50,7 @@ class IdentityProvider:
         self._setup_login()
         self._setup_i18n(app)
         self._setup_blueprints(app)
+        self._setup_operations(app)
         self._setup_mail(app)
         self._setup_logging()
         app.extensions["visma_idp"] = self
@@ -83,7 +84,8 @@ class IdentityProvider:
         url = self.settings["DATABASE_URL"]
         if url.startswith("sqlite"):
             return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-        return {"pool_size": 10, "max_overflow": 10}  # liveness: storage/pool.py
+        return {"pool_size": 10, "max_overflow": 10,  # liveness: storage/pool.py
+                "connect_args": {"connect_timeout": self.settings["DATABASE_CONNECT_TIMEOUT"]}}
 
     def _setup_database(self, app: Flask) -> None:
         from .storage import db
@@ -215,6 +217,16 @@ class IdentityProvider:
         for blueprint in (second_step_bp, factors_bp, totp_bp, sms_bp, webauthn_bp, recovery_bp, admin_bp, admin_api_bp):
             app.register_blueprint(blueprint)
         app.after_request(set_remember_cookie)
+
+    def _setup_operations(self, app: Flask) -> None:
+        """Running behind reverse proxies (proxy.py) and the health endpoints (health.py)."""
+        from .health import bp as health_bp
+        from .proxy import TrustedProxies
+
+        if self.settings["TRUSTED_PROXIES"] is not None:
+            app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
+                app.wsgi_app, trusted=self.settings["TRUSTED_PROXIES"], header=self.settings["FORWARDED_HEADER"])
+        app.register_blueprint(health_bp)
 
     def _setup_mail(self, app: Flask) -> None:
         from .notify.console import install_console

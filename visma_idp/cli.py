@@ -10,6 +10,7 @@ demo credentials, which exist to be shown).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import sys
@@ -23,7 +24,7 @@ from gunicorn.app.base import BaseApplication
 
 from . import __version__, create_app
 from .admin.service import InvalidInput
-from .config import is_loopback_issuer
+from .config import BY_NAME, PREFIX, _read_file, is_loopback_issuer
 from .errors import ConfigError, DatabaseNotReady
 
 
@@ -44,13 +45,41 @@ class _Cli(click.Group):
             ctx.exit(1)
 
 
-def _app(*, check_db: bool = True) -> Flask:
-    """The provider app from the environment; by default only on a migrated database."""
-    app = create_app()
+def _app(*, check_db: bool = True, demo_instance: bool = True) -> Flask:
+    """The provider app from the environment; by default only on a migrated database.
+
+    With ``demo_instance`` (every command but ``serve``), a checkout where
+    ``./dev serve`` made a demo instance and no SECRET_KEY or MODE is set
+    reaches that instance (see :func:`_demo_instance`).
+    """
+    app = create_app(_demo_instance() if demo_instance else None)
     click.get_current_context().call_on_close(lambda: _dispose(app))
     if check_db:
         app.extensions["visma_idp"].check_database()
     return app
+
+
+def _demo_instance() -> dict[str, Any] | None:
+    """Demo mode, when nothing says otherwise and the instance folder holds a demo.
+
+    Only when neither SECRET_KEY nor MODE is set (in the environment or the
+    CONFIG file) and INSTANCE_PATH holds both files a demo server leaves there
+    (``secret_key`` and ``demo_credentials.json``); then says so on stderr.
+    A SECRET_KEY that is set, even a wrong one, always means production.
+    """
+    from .demo import CREDENTIALS_FILE
+
+    config_path = os.environ.get(PREFIX + "CONFIG")
+    from_file = _read_file(config_path) if config_path else {}
+    if any(PREFIX + name in os.environ or name in from_file for name in ("SECRET_KEY", "MODE")):
+        return None
+    where = os.environ.get(PREFIX + "INSTANCE_PATH") or from_file.get("INSTANCE_PATH") or BY_NAME["INSTANCE_PATH"].default
+    instance = Path(str(where)).resolve()
+    if not ((instance / "secret_key").is_file() and (instance / CREDENTIALS_FILE).is_file()):
+        return None
+    click.echo(f"visma-idp: VISMA_IDP_SECRET_KEY is not set: using the demo instance in {instance} "
+               "(demo mode; set VISMA_IDP_SECRET_KEY for production)", err=True)
+    return {"MODE": "demo"}
 
 
 def _dispose(app: Flask) -> None:
@@ -87,24 +116,46 @@ def main() -> None:
 # -- serve -------------------------------------------------------------------
 
 
+def _default_threads() -> int:
+    """Twice the CPUs this process may run on, plus one, at most 8.
+
+    granian warns when a worker's blocking threads exceed 2 x CPUs + 1 (its
+    idle threads spin, and more threads than cores only wait for the GIL);
+    more than 8 never helped in docs/performance.md (4 and 8 gave the same
+    logins per second on one core), while slow databases want a few.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(8, 2 * cpus + 1)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
-@click.option("--threads", default=8, show_default=True, type=click.IntRange(1),
-              help="Threads per worker (granian blocking threads / gunicorn gthread threads).")
+@click.option("--threads", default=_default_threads(), show_default=True, type=click.IntRange(1),
+              help="Threads per worker (granian blocking threads / gunicorn gthread threads). Default: twice the "
+                   "CPUs this process may use, plus one, at most 8: threads help only while requests wait on the "
+                   "database, and granian warns above 2 x CPUs + 1.")
 @click.option("--server", "server_kind", type=click.Choice(["granian", "gunicorn"]), default="granian", show_default=True,
               help="Production WSGI server: granian (faster, see docs/performance.md) or gunicorn (gthread).")
 @click.option("--dev", is_flag=True, help="Flask's development server with the reloader instead.")
 @click.option("--demo", is_flag=True, help="Demo mode (VISMA_IDP_MODE=demo): generated secret key, seeded demo user and client.")
-def serve(host: str, port: int, workers: int, threads: int, server_kind: str, dev: bool, demo: bool) -> None:
+@click.option("--demo-on-public-address", "demo_public", is_flag=True,
+              help="Let demo mode listen on an address other than loopback. Anyone who reaches it reads every "
+                   "email, sign-in links and codes included, at /dev/outbox.")
+def serve(host: str, port: int, workers: int, threads: int, server_kind: str, dev: bool, demo: bool,
+          demo_public: bool) -> None:
     """Run the provider.
 
     Before it listens, serve upgrades the database to the newest migration
     (like `visma-idp db upgrade`) and creates any missing signing keys. It
     then runs granian (default) or gunicorn (gthread workers) on
     visma_idp.wsgi:app; with --dev, Flask's development server with the reloader.
+    Demo mode listens only on loopback (127.0.0.1, ::1, localhost) unless
+    --demo-on-public-address is given.
     """
+    if demo:
+        _refuse_public_demo(host, forced=demo_public)
     if dev or demo:  # no mail worker runs beside a dev or demo server: send right after the response
         os.environ.setdefault("VISMA_IDP_MAIL_FLUSH_AFTER_REQUEST", "true")
     if demo:
@@ -113,8 +164,10 @@ def serve(host: str, port: int, workers: int, threads: int, server_kind: str, de
             # the issuer must match where a local browser finds the server
             os.environ["VISMA_IDP_ISSUER"] = f"http://127.0.0.1:{port}"
     reloaded = os.environ.get("WERKZEUG_RUN_MAIN") == "true"  # the --dev reloader's child
-    app = _app(check_db=False)
+    app = _app(check_db=False, demo_instance=False)
     idp = app.extensions["visma_idp"]
+    if idp.settings["MODE"] == "demo" and not demo:  # VISMA_IDP_MODE=demo or the settings file
+        _refuse_public_demo(host, forced=demo_public)
     from .migrate import upgrade
     from .storage import db
 
@@ -151,6 +204,32 @@ def serve(host: str, port: int, workers: int, threads: int, server_kind: str, de
     ).run()
 
 
+def _is_loopback(host: str) -> bool:
+    name = host.strip().removeprefix("[").removesuffix("]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return (mapped or address).is_loopback
+
+
+def _refuse_public_demo(host: str, *, forced: bool) -> None:
+    """Demo mode shows every email (sign-in links, reset links, codes) at
+    /dev/outbox to whoever reaches the server: loopback only, unless forced."""
+    if _is_loopback(host):
+        return
+    if not forced:
+        raise InvalidInput(
+            f"refusing to run demo mode on {host}: anyone who reaches it reads every email at /dev/outbox, "
+            "sign-in links and codes included. Listen on 127.0.0.1 (the default), or add "
+            "--demo-on-public-address if you really mean it.")
+    click.echo(f"visma-idp: WARNING: demo mode on {host}, not loopback: anyone who reaches this server reads "
+               "every email, sign-in links and codes included, at /dev/outbox", err=True)
+
+
 def _run_granian(host: str, port: int, workers: int, threads: int) -> None:
     """granian (Rust HTTP server, WSGI interface): one Rust runtime thread per
     worker and a pool of blocking threads running the Flask app."""
@@ -165,14 +244,14 @@ def _run_granian(host: str, port: int, workers: int, threads: int) -> None:
 
 def _print_demo(credentials: dict[str, Any]) -> None:
     click.echo("Demo mode: sign in and connect a relying party with these credentials")
-    for label, key in (
-        ("user", "email"),
-        ("password", "password"),
-        ("client_id", "client_id"),
-        ("client_secret", "client_secret"),
-        ("saved in", "file"),
-    ):
-        click.echo(f"  {label:<14} {credentials[key]}")
+    lines = [("user", credentials["email"]), ("password", credentials["password"]),
+             ("client_id", credentials["client_id"]), ("client_secret", credentials["client_secret"])]
+    lines += [("redirect_uri", uri) for uri in credentials["redirect_uris"]]
+    lines.append(("saved in", credentials["file"]))
+    for label, value in lines:
+        click.echo(f"  {label:<14} {value}")
+    click.echo("  Nothing listens at the redirect URIs yet (an Expense example app is planned): "
+               "run your own relying party there.")
 
 
 def _warn_port_mismatch(issuer: str, port: int) -> None:

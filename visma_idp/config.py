@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .proxy import parse_forwarded_header, parse_trusted_proxies
 
 PREFIX = "VISMA_IDP_"
 
@@ -109,6 +110,18 @@ SETTINGS: tuple[Setting, ...] = (
             "failed request). 0 = check on every use."),
     Setting("REDIS_URL", None, _optional_str,
             "Optional Redis URL (`redis://127.0.0.1:6379/0`); login throttling is shared across nodes through it."),
+    Setting("TRUSTED_PROXIES", None, parse_trusted_proxies,
+            "The reverse proxies in front of the server, whose forwarding header tells the client's address "
+            "(for the audit log, the throttles and quotas, the sessions): their addresses and networks "
+            "(`10.0.0.5 10.1.0.0/16`, or a TOML list), or the number of proxies every request passes "
+            "(`2`; then the server must be reachable only through them). Default: none, the header is ignored "
+            "and the client is the TCP peer. See docs/operations.md."),
+    Setting("FORWARDED_HEADER", "X-Forwarded-For", parse_forwarded_header,
+            "The header the trusted proxies write: `X-Forwarded-For` or `Forwarded` (RFC 7239). Only this one "
+            "is read."),
+    Setting("DATABASE_CONNECT_TIMEOUT", 5, _int(1),
+            "Seconds to wait for a new PostgreSQL connection (libpq counts 1 as 2). A database that does not "
+            "answer then fails requests and `/readyz` after this long instead of hanging them."),
     Setting("SMTP_URL", None, _optional_str,
             "Optional SMTP URL for outgoing mail: `smtp://user:pass@host:587` (STARTTLS when the server offers it; "
             "`?starttls=require` refuses to send without it, `?starttls=never` never tries), `smtps://host:465` "

@@ -38,7 +38,8 @@ def hit_everything(app, client, token):
                 else:
                     resp = client.post(path, data=data, headers={"X-CSRFToken": token})
                 sent += 1
-                if resp.status_code >= 500:
+                if resp.status_code >= 500 and not (path == "/readyz" and resp.status_code == 503):
+                    # 503 is /readyz's "not ready" (the fixture's tables come from create_all, not migrations)
                     failures.append((method, path, repr(value)[:20], resp.status_code))
     assert sent > 300, "the walk reached too few routes"
     return failures
