@@ -30,7 +30,8 @@ Rules:
   account took it meanwhile; then it locks the account until the password
   is reset (``locked_at``), ends every session, revokes every token and
   voids every reset, one-time login and email change link (they may have
-  gone to the other address). Audited as ``account_locked_by_user``.
+  gone to the other address: ``sessions.revoke_everything`` voids them, as
+  after every password reset or change). Audited as ``account_locked_by_user``.
 """
 
 from __future__ import annotations
@@ -182,7 +183,6 @@ def cancel_change(raw: str | None) -> Cancelled:
     user = row.user
     old = str((row.data or {}).get("old") or "")
     now = _idp().clock.now()
-    tokens.void(user.id, (tokens.EMAIL_CHANGE, tokens.RESET, tokens.LOGIN_LINK), now=now)
     restored = kept_other = False
     if old and user.email != old:
         if taken_by_other(old, user.id):

@@ -69,14 +69,19 @@ def invite_user(email: str, name: str, **claims: Any) -> User:
 
 
 def resend_activation(user: User) -> None:
-    """Queue a new "Welcome" email for a pending user; earlier activation links stop working.
-    The caller commits.
+    """Queue a new "Welcome" email for a pending user; earlier activation links stop working,
+    and so does every other pending link that would change the account
+    (``account/sessions.py:void_pending_links``). The caller commits.
 
     Raises:
         InvalidInput: the account is not pending (already activated, or disabled).
     """
     if user.status != "pending":
         raise InvalidInput(f"the account {user.email} is {user.status}, not waiting for activation")
+    from ..account.sessions import void_pending_links
+
+    # an action on the account: every earlier link that would change it dies (the activation link too)
+    void_pending_links(user.id, reason="activation_resent")
     _send_welcome(user, again=True)
     audit.record("activation_resent", user_id=user.id, subject=user.email)
 

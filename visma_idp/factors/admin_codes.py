@@ -28,7 +28,10 @@ Rules:
   ``--admin`` that admin's right is checked as on the web;
 - every issue (``one_time_code_issued``), refusal (``one_time_code_refused``
   with the reason) and use (``one_time_code_used``) is audited; issue and use
-  are emailed to the user.
+  are emailed to the user;
+- issuing is an action on the account: it voids the user's pending links that
+  would change the account, a pending email change among them
+  (``account/sessions.py``), and the email says so when there was one.
 """
 
 from __future__ import annotations
@@ -175,10 +178,14 @@ def issue(admin: User | None, target: User, *, via: str = "cli") -> IssuedCode:
         "admin_id": admin.id if admin else None, "admin_email": admin.email if admin else None,
         "operator": admin is None, "via": via, "code_id": row.id, "expires_at": row.expires_at,
     })
+    from ..account.sessions import void_pending_links
     from ..notify import messages
 
+    # an admin's action on the account: a pending email change (maybe asked for by
+    # whoever made the user call the helpdesk) and every other pending link die
+    voided = void_pending_links(target.id, reason="one_time_code_issued", now=now)
     messages.queue("one_time_code_issued", to=target.email, user=target, admin=admin,
-                   minutes=max(1, lifetime // 60))
+                   minutes=max(1, lifetime // 60), email_change_cancelled=voided.email_change)
     return IssuedCode(code=grouped(raw), expires_at=row.expires_at, target=target, row_id=row.id)
 
 

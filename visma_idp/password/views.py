@@ -8,9 +8,11 @@
   unlocked account) a one-time login link; both work once, for
   ``RESET_LIFETIME``; a newer request voids both, and using one voids the other.
 - ``/password/reset/<token>``: the new password twice. Success revokes every
-  session and token of the user, lifts a lock, completes a pending
-  activation, sends the "password_changed" notice and sends the user to the
-  sign-in page. A reset never signs in by itself, so it never skips a second
+  session and token of the user, voids every pending link that would change
+  the account (a pending email change too: ``account/sessions.py``), lifts a
+  lock, completes a pending activation, sends the "password_changed" notice
+  (which, like the next page, names an email change it cancelled) and sends
+  the user to the sign-in page. A reset never signs in by itself, so it never skips a second
   factor: the next sign-in is an ordinary one.
 - ``/login/link/<token>``: a page with a button (mail scanners that fetch
   links do not use it up); the post replaces the password step only
@@ -50,6 +52,7 @@ bp = Blueprint("password", __name__)
 
 FORGOT_WINDOW = 3600  # seconds of FORGOT_PER_EMAIL and FORGOT_PER_IP
 LINK_KINDS = (tokens.RESET, tokens.LOGIN_LINK)
+CANCELLED_KEY = "email_change_cancelled"  # for the next page: a pending email change the reset cancelled
 
 
 def _idp():
@@ -147,14 +150,16 @@ def reset(token: str):
     now = idp.clock.now()
     tx_id = _tx_of(row)
     was_locked = user.locked_at is not None
-    tokens.void(user.id, LINK_KINDS, now=now)  # the login link of the same email, too
-    revoke_everything(user.id, reason="password_reset")
+    # every session and token ends; every pending link dies (the login link of
+    # the same email, an email change someone else asked for: account/sessions.py)
+    revoked = revoke_everything(user.id, reason="password_reset")
     user.locked_at = None
     if user.activated_at is None:  # the link proved the address: a pending account is now active
         user.activated_at = now
     user.email_verified = True
     user.updated_at = now
-    messages.queue("password_changed", to=user.email, user=user, via="reset")
+    messages.queue("password_changed", to=user.email, user=user, via="reset",
+                   email_change_cancelled=revoked.email_change)
     audit.record("password_reset", user_id=user.id, subject=user.email, details={"unlocked": was_locked})
     mine = current_session()
     if mine is not None and mine.user_id == user.id:
@@ -162,6 +167,8 @@ def reset(token: str):
     db.session.commit()
     idp.throttle.succeeded(user.email)  # the new password may be tried at once
     session["login_email"] = user.email
+    if revoked.email_change:
+        session[CANCELLED_KEY] = revoked.email_change
     return redirect(idp.url("password.reset_done", tx=tx_id) if tx_id else idp.url("password.reset_done"))
 
 
@@ -171,7 +178,8 @@ def reset_done():
     tx_id = _live_tx(request.args.get("tx"))
     endpoint = "login.password" if session.get("login_email") else "login.email"
     signin_url = idp.url(endpoint, tx=tx_id) if tx_id else idp.url(endpoint)
-    return render_template("reset.html", token=None, user=None, errors=[], done=True, signin_url=signin_url)
+    return render_template("reset.html", token=None, user=None, errors=[], done=True, signin_url=signin_url,
+                           email_change_cancelled=session.pop(CANCELLED_KEY, None))
 
 
 def _refuse_sign_in(user):
