@@ -23,7 +23,7 @@ from flask_wtf.csrf import CSRFError
 
 from .. import audit
 from ..storage import db, queries
-from . import tokens
+from . import addresses, tokens
 
 bp = Blueprint("activation", __name__)
 
@@ -33,16 +33,6 @@ RESEND_WINDOW = 3600  # seconds of ACTIVATION_RESEND_PER_EMAIL and _PER_IP
 
 def _idp():
     return current_app.extensions["visma_idp"]
-
-
-def clean_email(value: str | None) -> str | None:
-    """The address lower-cased, or None when it is not one (no spaces or control characters)."""
-    value = (value or "").strip()
-    if not value or len(value) > MAX_EMAIL or "@" not in value:
-        return None
-    if not all(ch.isprintable() and not ch.isspace() for ch in value):
-        return None
-    return value.lower()
 
 
 def within_quota(key: str, limit: int, window: int) -> bool:
@@ -127,11 +117,12 @@ def done():
 
 @bp.post("/activate/resend")
 def resend():
-    email = clean_email(request.form.get("email"))
-    if email is None:
+    try:
+        email = addresses.parse(request.form.get("email")).email
+    except addresses.AddressError as exc:
         return render_template("link_invalid.html", reason="resend", kind="activation",
                                email=(request.form.get("email") or "")[:MAX_EMAIL],
-                               error=_("Enter your email address, like name@example.com.")), 400
+                               error=addresses.explain(exc, _("Enter your email address, like name@example.com."))), 400
     settings = _idp().settings
     allowed = within_quota("activation-resend:email:" + email, settings["ACTIVATION_RESEND_PER_EMAIL"], RESEND_WINDOW)
     allowed = within_quota("activation-resend:ip:" + (request.remote_addr or "-"),

@@ -22,7 +22,7 @@ from ..login.session import current_session, end_current_session
 from ..notify.messages import queue
 from ..password.service import set_new_password
 from ..storage import SsoSession, User, db
-from . import activity, email_change, tokens
+from . import activity, addresses, email_change, tokens
 from .profile import ProfileForm, update_profile, validate
 from .sessions import revoke_everything
 
@@ -271,10 +271,12 @@ def change_email(sess: SsoSession):
     current = request.form.get("current_password") or ""
     values = {"email": typed}
     errors: dict[str, Any] = {}
-    new = email_change.clean_address(typed)
-    if new is None:
-        errors["email.new"] = _("Enter the new email address, like name@example.com.")
-    elif new == user.email:
+    new: str | None = None
+    try:
+        new = addresses.parse(request.form.get("email")).email
+    except addresses.AddressError as exc:
+        errors["email.new"] = addresses.explain(exc, _("Enter the new email address, like name@example.com."))
+    if new is not None and new == user.email:
         errors["email.new"] = _("This is already your email address.")
     if not current:
         errors["email.current"] = _("Enter your current password.")

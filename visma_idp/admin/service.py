@@ -25,6 +25,20 @@ def _idp():
     return current_app.extensions["visma_idp"]
 
 
+def parse_email(value: object) -> str:
+    """``value`` as one address in its stored spelling (``account/addresses.py``).
+
+    Raises:
+        InvalidInput: not exactly one valid address; the message says why, in plain English.
+    """
+    from ..account.addresses import AddressError, parse
+
+    try:
+        return parse(value).email
+    except AddressError as exc:
+        raise InvalidInput(f"not a valid email address: {value!r} ({exc.detail})") from None
+
+
 def create_user(email: str, name: str, password: str | None = None, *, invite: bool = True,
                 **claims: Any) -> User:
     """Create a user; the caller commits.
@@ -37,9 +51,7 @@ def create_user(email: str, name: str, password: str | None = None, *, invite: b
     Raises:
         InvalidInput: a bad or taken email address, or a password the policy refuses.
     """
-    email = (email or "").strip().lower()
-    if "@" not in email or len(email) > 320 or " " in email:
-        raise InvalidInput(f"not a valid email address: {email!r}")
+    email = parse_email(email)
     if db.session.scalar(select(User).where(User.email == email)) is not None:
         raise InvalidInput(f"a user with email {email} already exists")
     now = _idp().clock.now()

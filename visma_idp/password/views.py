@@ -32,10 +32,9 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from .. import audit
-from ..account import tokens
+from ..account import addresses, tokens
 from ..account.activation import (
     MAX_EMAIL,
-    clean_email,
     link_invalid_page,
     open_link,
     refused,
@@ -83,10 +82,12 @@ def forgot():
     if request.method == "GET":
         return _forgot_page("forgot.html", tx_id=tx_id, email=session.get("login_email", ""))
 
-    email = clean_email(request.form.get("email"))
-    if email is None:
+    try:
+        email = addresses.parse(request.form.get("email")).email
+    except addresses.AddressError as exc:
         return _forgot_page("forgot.html", tx_id=tx_id, email=(request.form.get("email") or "")[:MAX_EMAIL],
-                            error=_("Enter your email address, like name@example.com."), status=400)
+                            error=addresses.explain(exc, _("Enter your email address, like name@example.com.")),
+                            status=400)
     if not human_check().verify(request.form):
         return _forgot_page("forgot.html", tx_id=tx_id, email=email, status=400,
                             check_error=_("We could not confirm that you are a person. Wait until the check "
