@@ -3,7 +3,9 @@
 - ``/password/forgot``: an email address plus the human check
   (:mod:`.challenge`). A valid post always gets the same page, whether or
   not the address has an account, whether or not the request was over its
-  quota (per address and per IP, silent). For an account that may use it,
+  quota (per address and per IP, silent), after the same work: what depends
+  on the address (the account, the links, the mail, the audit row) runs once
+  the answer has gone out (``account/deferred.py``). For an account that may use it,
   the "password_reset" email offers a reset link and (for an active,
   unlocked account) a one-time login link; both work once, for
   ``RESET_LIFETIME``; a newer request voids both, and using one voids the other.
@@ -40,6 +42,7 @@ from ..account.activation import (
     refused,
     within_quota,
 )
+from ..account.deferred import after_answer
 from ..account.sessions import revoke_everything
 from ..login.session import current_session, end_current_session, get_transaction
 from ..notify import messages
@@ -92,19 +95,23 @@ def forgot():
         return _forgot_page("forgot.html", tx_id=tx_id, email=email, status=400,
                             check_error=_("We could not confirm that you are a person. Wait until the check "
                                           "on this page has finished, then send the form again."))
-    _request_links(email, tx_id)
-    db.session.commit()  # with the used challenge, so it cannot be posted again
-    return _forgot_page("forgot_sent.html", tx_id=tx_id)
-
-
-def _request_links(email: str, tx_id: str | None) -> None:
-    """Issue and mail the two links when the account may have them; the same
-    statements and rendering otherwise, and never a different answer."""
-    idp = _idp()
+    # the same work for every address before the answer: the quotas count, the
+    # used challenge is committed (it cannot be posted again) ...
     settings = _idp().settings
     allowed = within_quota("forgot:email:" + email, settings["FORGOT_PER_EMAIL"], FORGOT_WINDOW)
     allowed = within_quota("forgot:ip:" + (request.remote_addr or "-"), settings["FORGOT_PER_IP"],
                            FORGOT_WINDOW) and allowed
+    db.session.commit()
+    # ... and what depends on the address runs once the answer has gone (account/deferred.py)
+    after_answer(lambda: _request_links(email, tx_id, allowed), name="a password reset request")
+    return _forgot_page("forgot_sent.html", tx_id=tx_id)
+
+
+def _request_links(email: str, tx_id: str | None, allowed: bool) -> None:
+    """After the answer: issue and mail the two links when the account may
+    have them and the quotas allowed it; commits. For nobody it does the same
+    shape of work (less to tell apart on the server afterwards)."""
+    idp = _idp()
     user = queries.user_by_email(email)
     lifetime = idp.settings["RESET_LIFETIME"]
     data = {"tx": tx_id} if tx_id else None
@@ -117,6 +124,7 @@ def _request_links(email: str, tx_id: str | None) -> None:
         messages.queue("password_reset", to=user.email, user=user, minutes=max(1, lifetime // 60),
                        reset_url=idp.url("password.reset", token=reset.raw), login_url=login_url)
         audit.record("password_reset_requested", user_id=user.id, subject=email)
+        db.session.commit()
         return
     # the same shape of work for no account: the void statement (it matches
     # nothing) and the rendering of a message nobody receives
@@ -128,6 +136,7 @@ def _request_links(email: str, tx_id: str | None) -> None:
     reason = "throttled" if not allowed else ("unknown" if user is None else "disabled")
     audit.record("password_reset_requested", outcome="failure", user_id=user.id if user else None,
                  subject=email, details={"reason": reason})
+    db.session.commit()
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
