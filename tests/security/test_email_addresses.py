@@ -267,3 +267,19 @@ def test_the_to_header_is_exactly_the_validated_address(app, make_user, mailbox)
         db.session.commit()
     [message] = mailbox.to("kari@example.no")
     assert message.get_all("To") == ["kari@example.no"]
+
+
+def test_refusals_are_audited_with_control_characters_escaped(app, client, admin_token, make_user):
+    """PostgreSQL refuses NUL in text, and a log reader should see what was sent."""
+    from tests.admin import events
+
+    api(client, admin_token, "/admin/api/users", {"email": "ka\x00ri@example.no", "name": "Eve"})
+    api(client, admin_token, "/admin/api/one-time-codes", {"email": "kari@example.no\r\nBcc: x@evil.example.com"})
+    make_user(email="per@example.no")  # no rights at all: refused on the admin page before the address is parsed
+    per = app.test_client()
+    admin_sign_in(per, "per@example.no")
+    token = csrf(per.get("/login").get_data(as_text=True))
+    assert per.post("/admin/one-time-codes", data={"email": "a\x00@example.no", "csrf_token": token}).status_code == 403
+    assert [e.subject for e in events(app, "user_invite_refused")] == ["ka\\x00ri@example.no"]
+    assert [e.subject for e in events(app, "one_time_code_refused")] == [
+        "kari@example.no\\r\\nbcc: x@evil.example.com", "a\\x00@example.no"]

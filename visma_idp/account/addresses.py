@@ -35,7 +35,9 @@ Rules:
   of what was typed;
 - a refusal is :class:`AddressError` with a ``reason`` (stable code), a
   translated ``message`` for pages and JSON, and a plain English ``detail``
-  for the CLI and logs; no reason depends on any account existing.
+  for the CLI and logs; no reason depends on any account existing. An audit
+  row about a refused address records :func:`as_typed` (control characters
+  escaped: PostgreSQL refuses NUL in text).
 """
 
 from __future__ import annotations
@@ -153,6 +155,18 @@ def explain(error: AddressError, lead: str) -> str:
     if error.reason in ("missing", "syntax"):
         return lead
     return f"{lead} {error.message}"
+
+
+def as_typed(value: object) -> str | None:
+    """What was typed, for an audit row about a refused address: control and
+    invisible characters written as ``\\xNN``/``\\uNNNN`` (a database text
+    column refuses NUL, a log reader should see them), cut to ``MAX_TYPED``;
+    None for nothing."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    shown = "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES
+                    else ch for ch in value.strip(" "))
+    return shown[:MAX_TYPED]
 
 
 def normalise(value: object) -> str | None:

@@ -148,7 +148,7 @@ def invite_user():
     try:
         address = addresses.parse(email)
     except addresses.AddressError as exc:
-        audit.record("user_invite_refused", outcome="failure", user_id=admin.id, subject=email[:320],
+        audit.record("user_invite_refused", outcome="failure", user_id=admin.id, subject=addresses.as_typed(email),
                      details={"reason": "bad_email", "address": exc.reason})
         db.session.commit()
         return _error(400, "bad_email", addresses.explain(exc, _("Enter the new user's email address, like "

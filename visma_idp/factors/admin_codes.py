@@ -47,7 +47,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from .. import audit
-from ..account.addresses import AddressError
+from ..account.addresses import AddressError, as_typed
 from ..account.addresses import parse as parse_address
 from ..errors import VismaIdpError
 from ..storage import OneTimeCode, User, db, queries
@@ -142,7 +142,7 @@ def _refuse(reason: str, admin: User | None, typed: str | None, via: str, target
     if address_error is not None:
         details["address"] = address_error.reason
     audit.record("one_time_code_refused", outcome="failure", user_id=admin.id if admin else None,
-                 subject=(typed or "")[:320] or None, details=details)
+                 subject=as_typed(typed), details=details)
     detail = address_error.message if address_error is not None and address_error.reason not in ("missing", "syntax") \
         else None
     return IssueRefused(reason, detail)
