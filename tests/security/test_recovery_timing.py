@@ -11,13 +11,12 @@ patient attacker would. Three checks, the first two fail on the old code:
    the same order and the same templates (counted by a WSGI wrapper; what
    runs when the server closes the response, after the answer, is not
    counted). The old code did more statements for a known address (the
-   links, the outbox row, the audit row) and, for resend, rendered the
-   Welcome mail;
+   links, the outbox row) and, for resend, rendered the Welcome mail;
 2. the median CPU time of the server's thread until the answer is within
-   max(0.5 ms, 10 %). CPU time leaves out what the other processes on a
+   max(0.75 ms, 10 %). CPU time leaves out what the other processes on a
    busy machine do; measured here: the old code +1.4 to +1.7 ms (about
    20 %) for forgot-password and +3.5 to +4.3 ms for resend, the new one
-   within 0.11 ms;
+   within 0.26 ms;
 3. the median round trip seen by the client is within max(3 ms, 25 %): a
    guard against a gross leak only. On this shared 2-core machine the
    round trip varies by about 2.5 ms at the median between runs, so on its
@@ -49,7 +48,7 @@ pytestmark = pytest.mark.slow
 WARMUP = 20
 SAMPLES = 200  # of each kind, interleaved
 # (floor in ms, share of the smaller median): the larger of the two is allowed
-CPU_TOLERANCE = (0.5, 0.10)
+CPU_TOLERANCE = (0.75, 0.10)
 ROUND_TRIP_TOLERANCE = (3.0, 0.25)
 
 KNOWN = {"forgot": "kari@example.no", "resend": "nina@example.no"}
