@@ -322,6 +322,20 @@ def users() -> None:
     """Create (or invite) and list users."""
 
 
+def _address(value: str, option: str = "--email") -> str:
+    """An address given on the command line, in its stored spelling (``account/addresses.py``).
+
+    Raises:
+        InvalidInput: not exactly one valid address (exit status 1, the reason in plain English).
+    """
+    from .admin.service import parse_email
+
+    try:
+        return parse_email(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{option}: {exc}") from None
+
+
 def _read_password() -> str:
     if sys.stdin.isatty():
         return click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -348,6 +362,7 @@ def users_create(email: str, name: str, password: str | None, invite: bool) -> N
 
     if invite and password is not None:
         raise InvalidInput("use either --password or --invite, not both")
+    email = _address(email)
     app = _app()
     if invite:
         with app.app_context():
@@ -374,7 +389,7 @@ def users_resend_activation(email: str) -> None:
 
     app = _app()
     with app.app_context():
-        user = queries.user_by_email(email.strip().lower())
+        user = queries.user_by_email(_address(email))
         if user is None:
             raise InvalidInput(f"no user with email {email}")
         resend_activation(user)
@@ -415,8 +430,9 @@ def users_one_time_code(email: str, admin_email: str | None) -> None:
     app = _app()
     with app.app_context():
         admin = None
+        email = _address(email)
         if admin_email is not None:
-            admin = queries.user_by_email(admin_email.strip().lower())
+            admin = queries.user_by_email(_address(admin_email, "--admin"))
             if admin is None:
                 raise InvalidInput(f"no user with email {admin_email}")
         try:
@@ -440,7 +456,7 @@ def admin_group() -> None:
 def _rights_user(email: str):
     from .storage import queries
 
-    user = queries.user_by_email(email.strip().lower())
+    user = queries.user_by_email(_address(email))
     if user is None:
         raise InvalidInput(f"no user with email {email}")
     return user

@@ -16,7 +16,17 @@ from click.testing import CliRunner
 
 from tests.helpers import csrf, drop_all_tables
 from tests.mailbox import Mailbox
-from tests.password.recovery import STRONG, audit, links_of, path, post_new_password, sign_in, signed_in
+from tests.password.recovery import (
+    EASY_POW,
+    STRONG,
+    audit,
+    links_of,
+    path,
+    post_new_password,
+    resend_activation,
+    sign_in,
+    signed_in,
+)
 
 RESEND_PER_EMAIL = 3  # ACTIVATION_RESEND_PER_EMAIL's default
 
@@ -50,9 +60,14 @@ def user_row(app, email=NINA):
         return user
 
 
+@pytest.fixture
+def settings(settings):
+    settings["POW_DIFFICULTY"] = EASY_POW
+    return settings
+
+
 def resend(client, email):
-    page = client.get("/activate/" + "z" * 43).get_data(as_text=True)
-    return client.post("/activate/resend", data={"email": email, "csrf_token": csrf(page)})
+    return resend_activation(client, email)
 
 
 def test_invite_then_activate_then_sign_in(app, client, mailbox):

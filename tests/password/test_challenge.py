@@ -16,7 +16,7 @@ import pytest
 from jinja2 import ChoiceLoader, DictLoader
 
 from tests.helpers import csrf
-from tests.password.recovery import EASY_POW, solve
+from tests.password.recovery import EASY_POW, answered, solve
 from visma_idp.password.challenge import POW_LIFETIME, ProofOfWork, leading_zero_bits, work_of
 
 REFUSED = "We could not confirm that you are a person."
@@ -42,7 +42,7 @@ def forgot_form(client):
 
 def post(client, page, **fields):
     data = {"email": "kari@example.no", "csrf_token": csrf(page), **fields}
-    return client.post("/password/forgot", data=data)
+    return answered(client.post("/password/forgot", data=data))
 
 
 def test_leading_zero_bits():

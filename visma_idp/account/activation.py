@@ -7,9 +7,14 @@
   does not sign in by itself: the first sign-in is a normal one, so every
   step a later login needs (a second factor) applies to it too.
 - An expired, used or unknown link shows ``link_invalid.html`` (410 or 404)
-  with a form that asks for a new link: ``POST /activate/resend`` gives the
-  same answer whether or not a pending account has that address, and is
-  throttled per address and per IP (silently: over the limit nothing is sent).
+  with a form that asks for a new link: ``POST /activate/resend`` needs the
+  same human check as forgot-password (``password/challenge.py``,
+  ``CAPTCHA_VERIFIER``), gives the same answer whether or not a pending
+  account has that address, and is throttled per address and per IP
+  (silently: over the limit nothing is sent). Before the answer it does the
+  same work for every address; finding the account and sending the mail run
+  once the answer has gone out (``deferred.py``), so the time of the answer
+  does not tell either.
 
 The pages shared by the other mailed links (``link_invalid_page``) and the
 silent quota (:func:`within_quota`) live here too.
@@ -22,8 +27,10 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from .. import audit
+from ..password.challenge import human_check
 from ..storage import db, queries
-from . import tokens
+from . import addresses, tokens
+from .deferred import after_answer
 
 bp = Blueprint("activation", __name__)
 
@@ -33,16 +40,6 @@ RESEND_WINDOW = 3600  # seconds of ACTIVATION_RESEND_PER_EMAIL and _PER_IP
 
 def _idp():
     return current_app.extensions["visma_idp"]
-
-
-def clean_email(value: str | None) -> str | None:
-    """The address lower-cased, or None when it is not one (no spaces or control characters)."""
-    value = (value or "").strip()
-    if not value or len(value) > MAX_EMAIL or "@" not in value:
-        return None
-    if not all(ch.isprintable() and not ch.isspace() for ch in value):
-        return None
-    return value.lower()
 
 
 def within_quota(key: str, limit: int, window: int) -> bool:
@@ -64,7 +61,17 @@ def link_invalid_page(reason: str, kind: str, user_id: int | None = None):
         db.session.rollback()
         audit.record("link_refused", outcome="failure", user_id=user_id, details={"kind": kind, "reason": reason})
         db.session.commit()
-    return render_template("link_invalid.html", reason=reason, kind=kind, email=""), status
+    return _resend_page(reason, kind, status=status)
+
+
+def _resend_page(reason: str, kind: str, *, status: int, email: str = "", error: str | None = None,
+                 check_error: str | None = None):
+    """``link_invalid.html``; for an activation link it holds the "send a new
+    link" form with a fresh human check."""
+    shows_form = kind == "activation" and reason not in ("disabled", "pending")
+    human = human_check().challenge() if shows_form else None
+    return render_template("link_invalid.html", reason=reason, kind=kind, email=email, error=error,
+                           check_error=check_error, human=human), status
 
 
 def refused(exc: tokens.LinkInvalid, kind: str):
@@ -127,15 +134,30 @@ def done():
 
 @bp.post("/activate/resend")
 def resend():
-    email = clean_email(request.form.get("email"))
-    if email is None:
-        return render_template("link_invalid.html", reason="resend", kind="activation",
-                               email=(request.form.get("email") or "")[:MAX_EMAIL],
-                               error=_("Enter your email address, like name@example.com.")), 400
+    try:
+        email = addresses.parse(request.form.get("email")).email
+    except addresses.AddressError as exc:
+        return _resend_page("resend", "activation", status=400, email=(request.form.get("email") or "")[:MAX_EMAIL],
+                            error=addresses.explain(exc, _("Enter your email address, like name@example.com.")))
+    if not human_check().verify(request.form):
+        return _resend_page("resend", "activation", status=400, email=email,
+                            check_error=_("We could not confirm that you are a person. Wait until the check "
+                                          "on this page has finished, then send the form again."))
+    # the same work for every address before the answer: the quotas count, the
+    # used challenge is committed (it cannot be posted again) ...
     settings = _idp().settings
     allowed = within_quota("activation-resend:email:" + email, settings["ACTIVATION_RESEND_PER_EMAIL"], RESEND_WINDOW)
     allowed = within_quota("activation-resend:ip:" + (request.remote_addr or "-"),
                            settings["ACTIVATION_RESEND_PER_IP"], RESEND_WINDOW) and allowed
+    db.session.commit()
+    # ... and what depends on the address runs once the answer has gone (deferred.py)
+    after_answer(lambda: _resend(email, allowed), name="a request for a new activation link")
+    return redirect(_idp().url("activation.sent"))
+
+
+def _resend(email: str, allowed: bool) -> None:
+    """After the answer: a new Welcome email when the address has a pending
+    account and the quotas allowed it; commits."""
     user = queries.user_by_email(email)
     if allowed and user is not None and user.status == "pending":
         from ..admin.service import resend_activation
@@ -145,7 +167,6 @@ def resend():
         audit.record("activation_resend_refused", outcome="failure", subject=email,
                      details={"reason": "throttled" if not allowed else "not_pending"})
     db.session.commit()
-    return redirect(_idp().url("activation.sent"))
 
 
 @bp.get("/activate/sent")

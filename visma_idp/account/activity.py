@@ -16,7 +16,7 @@ Rules:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +29,7 @@ from sqlalchemy import or_, select, update
 
 from .. import audit
 from ..storage import AuditEvent, SsoSession, Token, db
+from .sessions import Revoked, revoke_everything
 
 ACTIVITY_LIMIT = 20
 
@@ -180,16 +181,15 @@ def end_other_session(user_id: int, public_id: str, *, current_id: str) -> bool:
     return True
 
 
-def end_all_other_sessions(user_id: int, *, current: SsoSession) -> tuple[int, int]:
-    """End every other session and revoke every token not issued in this
-    one; audited (``sessions_revoked``, reason ``sign_out_others``). The
-    caller commits.
+def end_all_other_sessions(user_id: int, *, current: SsoSession) -> Revoked:
+    """End every other session, revoke every token not issued in this one and
+    void every pending link that would change the account (``sessions.py``);
+    audited (``sessions_revoked``, reason ``sign_out_others``). The caller
+    commits.
 
     Returns:
-        (sessions ended, tokens revoked)
+        What ended (``tokens`` counts the tokens revoked here).
     """
-    from .sessions import revoke_everything
-
     now = _idp().clock.now()
     tokens = db.session.execute(
         update(Token)
@@ -199,7 +199,7 @@ def end_all_other_sessions(user_id: int, *, current: SsoSession) -> tuple[int, i
         execution_options={"synchronize_session": False},
     ).rowcount  # type: ignore[attr-defined]
     done = revoke_everything(user_id, keep_session_id=current.id, tokens=False, reason="sign_out_others")
-    return done.sessions, tokens
+    return replace(done, tokens=tokens)
 
 
 # -- security activity -------------------------------------------------------
@@ -228,6 +228,7 @@ EVENT_LABELS = {
     "profile_updated": _l("Personal details changed"),
     "notification_settings_changed": _l("Notification settings changed"),
     "sessions_revoked": _l("Sessions ended"),
+    "email_change_cancelled": _l("Pending change of email address cancelled"),
     "session_ended": _l("A session was ended"),
     "consent_granted": _l("Access granted to an app"),
     "token_reuse_detected": _l("A reused token was detected and its family revoked"),

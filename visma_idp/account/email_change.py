@@ -19,7 +19,9 @@ Rules:
   if the address becomes free meanwhile). Only the person who opens the
   confirmation link learns of the conflict, and that person reads the new
   mailbox, which could learn the same through "forgot password";
-- on confirmation: the address is stored lower-cased, ``email_verified`` is
+- the new address is parsed like every other (``addresses.py``: exactly one
+  address, stored in its one spelling);
+- on confirmation: the address is stored as parsed, ``email_verified`` is
   true, the password stays the same, reset and one-time login links sent to
   the old address stop working, "email_changed" goes to both addresses and
   the change is audited. The user's sessions and tokens keep working: the
@@ -30,12 +32,12 @@ Rules:
   account took it meanwhile; then it locks the account until the password
   is reset (``locked_at``), ends every session, revokes every token and
   voids every reset, one-time login and email change link (they may have
-  gone to the other address). Audited as ``account_locked_by_user``.
+  gone to the other address: ``sessions.revoke_everything`` voids them, as
+  after every password reset or change). Audited as ``account_locked_by_user``.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -46,11 +48,10 @@ from sqlalchemy.exc import IntegrityError
 from .. import audit
 from ..notify.messages import queue
 from ..storage import AccountToken, User, db
-from . import tokens
+from . import addresses, tokens
 from .sessions import revoke_everything
 
-MAX_EMAIL = 320
-_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+MAX_EMAIL = addresses.MAX_TYPED
 
 
 class EmailChangeError(Exception):
@@ -64,18 +65,6 @@ class EmailChangeError(Exception):
 
 def _idp():
     return current_app.extensions["visma_idp"]
-
-
-def clean_address(value: str | None) -> str | None:
-    """The address lower-cased, or None when it does not look like one."""
-    if not isinstance(value, str):
-        return None
-    value = value.strip().lower()
-    if not value or len(value) > MAX_EMAIL or not _EMAIL.fullmatch(value):
-        return None
-    if not all(ch.isprintable() for ch in value):
-        return None
-    return value
 
 
 def taken_by_other(address: str, user_id: int) -> bool:
@@ -182,7 +171,6 @@ def cancel_change(raw: str | None) -> Cancelled:
     user = row.user
     old = str((row.data or {}).get("old") or "")
     now = _idp().clock.now()
-    tokens.void(user.id, (tokens.EMAIL_CHANGE, tokens.RESET, tokens.LOGIN_LINK), now=now)
     restored = kept_other = False
     if old and user.email != old:
         if taken_by_other(old, user.id):

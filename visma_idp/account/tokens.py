@@ -8,7 +8,30 @@ Rules:
 - issuing a link can void the user's other live links of given kinds (a newer
   reset request voids the older one and the one-time login link);
 - :func:`peek` reads a link without using it (the GET that shows a form);
-  the POST that acts on it calls :func:`redeem`.
+  the POST that acts on it calls :func:`redeem`;
+- a security event on the account (a password reset or change, "sign out of
+  all other sessions", an account lock, an admin-issued one-time code, a
+  resent activation email) voids every live link that would change the
+  account or sign someone in, through one function
+  (:func:`~visma_idp.account.sessions.void_pending_links`). Per kind:
+
+  ``email_change``  VOIDED: it moves the account to another mailbox; one
+                    asked for by someone who knew the old password must not
+                    outlive the owner's reset;
+  ``reset``         VOIDED: it sets a password; an older one would overwrite
+                    the password just chosen (after a reset, the one used is
+                    spent and the others die anyway);
+  ``login_link``    VOIDED: a sign-in waiting to happen, which "sign out
+                    everywhere" must end like a session;
+  ``activation``    VOIDED: it sets the first password; a reset completes the
+                    activation, and a resent activation email carries a new
+                    link;
+  ``email_cancel``  KEPT: "this wasn't me" goes to the OLD address, the
+                    owner's; it is their way back when someone else has
+                    confirmed a change and then reset the password from the
+                    new address.
+
+  A new kind must be added to one of the two lists below (a test checks it).
 """
 
 from __future__ import annotations
@@ -30,6 +53,9 @@ LOGIN_LINK = "login_link"
 EMAIL_CHANGE = "email_change"
 EMAIL_CANCEL = "email_cancel"
 KINDS = (ACTIVATION, RESET, LOGIN_LINK, EMAIL_CHANGE, EMAIL_CANCEL)
+# what a security event on the account does to each kind (see the module rules)
+VOIDED_BY_SECURITY_EVENTS = (EMAIL_CHANGE, RESET, LOGIN_LINK, ACTIVATION)
+KEPT_BY_SECURITY_EVENTS = (EMAIL_CANCEL,)
 
 
 class LinkInvalid(VismaIdpError):

@@ -22,7 +22,7 @@ from ..login.session import current_session, end_current_session
 from ..notify.messages import queue
 from ..password.service import set_new_password
 from ..storage import SsoSession, User, db
-from . import activity, email_change, tokens
+from . import activity, addresses, email_change, tokens
 from .profile import ProfileForm, update_profile, validate
 from .sessions import revoke_everything
 
@@ -30,6 +30,7 @@ bp = Blueprint("account", __name__)
 
 MAX_PASSWORD = 1024
 DONE_KEY = "account_done"
+CANCELLED_KEY = "email_change_cancelled"  # for the next page: a pending email change the password change cancelled
 
 
 def _idp():
@@ -63,6 +64,9 @@ def _done_message(done: dict[str, Any] | None) -> dict[str, str] | None:
                  email=str(done.get("email", "")), hours=int(done.get("hours", 24)))
     elif key == "signed_out_others":
         text = _("You are now signed out everywhere except on this device.")
+        if done.get("cancelled"):
+            text += " " + _("A pending change of your email address to %(email)s was cancelled.",
+                            email=str(done["cancelled"]))
     elif key == "session_ended":
         text = _("The session is ended.")
     else:
@@ -240,18 +244,21 @@ def change_password(sess: SsoSession):
         return _page(sess, status=400, errors=errors)
     user.updated_at = _idp().clock.now()
     # everyone else is signed out, every app must sign in again, and so must this browser
-    revoke_everything(user.id, keep_session_id=sess.id, tokens=True, reason="password_changed")
+    # (and every pending link that would change the account dies: sessions.py)
+    revoked = revoke_everything(user.id, keep_session_id=sess.id, tokens=True, reason="password_changed")
     end_current_session()
-    queue("password_changed", to=user.email, user=user, via="change")
+    queue("password_changed", to=user.email, user=user, via="change", email_change_cancelled=revoked.email_change)
     audit.record("password_changed", user_id=user.id, subject=user.email, details={"via": "change"})
     db.session.commit()
     session["login_email"] = user.email  # the sign-in page starts with the address filled in
+    if revoked.email_change:
+        session[CANCELLED_KEY] = revoked.email_change
     return redirect(_idp().url("account.password_changed"), 303)
 
 
 @bp.get("/account/password/changed")
 def password_changed():
-    return render_template("account_password_changed.html")
+    return render_template("account_password_changed.html", email_change_cancelled=session.pop(CANCELLED_KEY, None))
 
 
 # -- Security: change email ----------------------------------------------------------
@@ -264,10 +271,12 @@ def change_email(sess: SsoSession):
     current = request.form.get("current_password") or ""
     values = {"email": typed}
     errors: dict[str, Any] = {}
-    new = email_change.clean_address(typed)
-    if new is None:
-        errors["email.new"] = _("Enter the new email address, like name@example.com.")
-    elif new == user.email:
+    new: str | None = None
+    try:
+        new = addresses.parse(request.form.get("email")).email
+    except addresses.AddressError as exc:
+        errors["email.new"] = addresses.explain(exc, _("Enter the new email address, like name@example.com."))
+    if new is not None and new == user.email:
         errors["email.new"] = _("This is already your email address.")
     if not current:
         errors["email.current"] = _("Enter your current password.")
@@ -294,7 +303,8 @@ def _link_problem(exc: tokens.LinkInvalid):
     elif exc.reason == "used":
         message = _("This link was already used.")
     elif exc.reason == "voided":
-        message = _("This link no longer works: a newer request or a reported problem replaced it.")
+        message = _("This link no longer works: a newer request replaced it, or it was cancelled to protect the "
+                    "account (a new password, ended sessions, an administrator's help or a reported problem).")
     else:
         message = _("This link is not valid. Check that you opened the whole address from the email.")
     status = 404 if exc.reason == "unknown" else 410
@@ -352,9 +362,9 @@ def email_cancel():
 @bp.route("/account/sessions/others/end", methods=["GET", "POST"])
 @_form_post
 def sessions_end_others(sess: SsoSession):
-    activity.end_all_other_sessions(sess.user_id, current=sess)
+    done = activity.end_all_other_sessions(sess.user_id, current=sess)
     db.session.commit()
-    return _back("sessions", "signed_out_others")
+    return _back("sessions", "signed_out_others", cancelled=done.email_change or "")
 
 
 @bp.route("/account/sessions/<public_id>/end", methods=["GET", "POST"])

@@ -21,7 +21,10 @@ Rules:
   ``issue_one_time_codes`` for the target's domain (``admin/rights.py``);
 - 401 with ``WWW-Authenticate: Bearer`` for a missing or unusable token,
   403 ``insufficient_scope`` without the scope, 400 for a body that is not a
-  JSON object with an ``email`` string, and the refusals of
+  JSON object with an ``email`` string, 400 ``bad_email`` for a string that
+  is not exactly one address (``account/addresses.py``: no display names,
+  lists, quotes, comments or control characters; the right is compared with
+  the parsed domain), and the refusals of
   ``factors/admin_codes.py`` (403 no right / outside the domains / own
   account, 404 no such user in the admin's domain, 409 account cannot sign
   in), each audited;
@@ -38,6 +41,7 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from ..account import addresses
 from ..factors import admin_codes
 from ..oidc.server import find_token
 from ..storage import db
@@ -141,13 +145,22 @@ def invite_user():
             or extra.get("locale", "en") not in LOCALES):
         return _error(400, "invalid_request", _('Send a JSON object with the new user\'s email address and name: '
                                                 '{"email": "name@example.no", "name": "Kari Nordmann"}.'))
-    if not rights.covers(admin, email.strip().lower(), rights.INVITE_USERS):
-        audit.record("user_invite_refused", outcome="failure", user_id=admin.id, subject=email[:320],
+    try:
+        address = addresses.parse(email)
+    except addresses.AddressError as exc:
+        audit.record("user_invite_refused", outcome="failure", user_id=admin.id, subject=addresses.as_typed(email),
+                     details={"reason": "bad_email", "address": exc.reason})
+        db.session.commit()
+        return _error(400, "bad_email", addresses.explain(exc, _("Enter the new user's email address, like "
+                                                                  "name@example.no.")))
+    # the parsed domain (IDNA, lower-case) is what the right is compared with
+    if not rights.covers(admin, address.email, rights.INVITE_USERS):
+        audit.record("user_invite_refused", outcome="failure", user_id=admin.id, subject=address.email,
                      details={"reason": "no_right_for_domain"})
         db.session.commit()
         return _error(403, "forbidden", _("You may not invite users with this email address."))
     try:
-        user = invite(email, name, **extra)
+        user = invite(address.email, name, **extra)
     except InvalidInput as exc:
         db.session.rollback()
         exists = "already exists" in str(exc)

@@ -26,6 +26,20 @@ def _idp():
     return current_app.extensions["visma_idp"]
 
 
+def parse_email(value: object) -> str:
+    """``value`` as one address in its stored spelling (``account/addresses.py``).
+
+    Raises:
+        InvalidInput: not exactly one valid address; the message says why, in plain English.
+    """
+    from ..account.addresses import AddressError, parse
+
+    try:
+        return parse(value).email
+    except AddressError as exc:
+        raise InvalidInput(f"not a valid email address: {value!r} ({exc.detail})") from None
+
+
 def create_user(email: str, name: str, password: str | None = None, *, invite: bool = True,
                 **claims: Any) -> User:
     """Create a user; the caller commits.
@@ -38,9 +52,7 @@ def create_user(email: str, name: str, password: str | None = None, *, invite: b
     Raises:
         InvalidInput: a bad or taken email address, or a password the policy refuses.
     """
-    email = (email or "").strip().lower()
-    if "@" not in email or len(email) > 320 or " " in email:
-        raise InvalidInput(f"not a valid email address: {email!r}")
+    email = parse_email(email)
     if db.session.scalar(select(User).where(User.email == email)) is not None:
         raise InvalidInput(f"a user with email {email} already exists")
     now = _idp().clock.now()
@@ -70,14 +82,19 @@ def invite_user(email: str, name: str, **claims: Any) -> User:
 
 
 def resend_activation(user: User) -> None:
-    """Queue a new "Welcome" email for a pending user; earlier activation links stop working.
-    The caller commits.
+    """Queue a new "Welcome" email for a pending user; earlier activation links stop working,
+    and so does every other pending link that would change the account
+    (``account/sessions.py:void_pending_links``). The caller commits.
 
     Raises:
         InvalidInput: the account is not pending (already activated, or disabled).
     """
     if user.status != "pending":
         raise InvalidInput(f"the account {user.email} is {user.status}, not waiting for activation")
+    from ..account.sessions import void_pending_links
+
+    # an action on the account: every earlier link that would change it dies (the activation link too)
+    void_pending_links(user.id, reason="activation_resent")
     _send_welcome(user, again=True)
     audit.record("activation_resent", user_id=user.id, subject=user.email)
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, current_app, redirect, render_template, request
 
 from .. import audit
-from ..account import activity
+from ..account import activity, addresses
 from ..factors import admin_codes
 from ..login.session import current_session
 from ..storage import db
@@ -61,8 +61,8 @@ def one_time_codes():
     admin = sess.user
     held = rights.domains(admin, rights.ISSUE_ONE_TIME_CODES)
     if not held:
-        typed = (request.form.get("email") or "").strip()[:320] if request.method == "POST" else ""
-        audit.record("one_time_code_refused", outcome="failure", user_id=admin.id, subject=typed or None,
+        typed = addresses.as_typed(request.form.get("email")) if request.method == "POST" else None
+        audit.record("one_time_code_refused", outcome="failure", user_id=admin.id, subject=typed,
                      details={"reason": "no_right", "via": "page"})
         db.session.commit()
         return render_template("admin_forbidden.html"), 403

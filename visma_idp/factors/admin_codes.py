@@ -19,7 +19,8 @@ Rules:
 - who may issue: an active admin with the right for exactly the user's
   domain, never for their own account. The checks run in an order that keeps
   an admin outside the domain from learning anything: first the right, then
-  the domain of the address *as typed* (no database lookup), and only then
+  the address (parsed by ``account/addresses.py``: exactly one address; its
+  parsed domain is what is compared, with no database lookup), and only then
   whether such a user exists. So "no right" and "outside your domains" never
   depend on the account existing; an admin of the domain is told when there
   is no such user (404) or the account cannot sign in (409);
@@ -28,7 +29,10 @@ Rules:
   ``--admin`` that admin's right is checked as on the web;
 - every issue (``one_time_code_issued``), refusal (``one_time_code_refused``
   with the reason) and use (``one_time_code_used``) is audited; issue and use
-  are emailed to the user.
+  are emailed to the user;
+- issuing is an action on the account: it voids the user's pending links that
+  would change the account, a pending email change among them
+  (``account/sessions.py``), and the email says so when there was one.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from .. import audit
+from ..account.addresses import AddressError, as_typed
+from ..account.addresses import parse as parse_address
 from ..errors import VismaIdpError
 from ..storage import OneTimeCode, User, db, queries
 from . import AMR_OTP, Method, MethodRefused, Verified, register
@@ -67,12 +73,13 @@ REFUSALS = {
 
 class IssueRefused(VismaIdpError):
     """Issuing was refused; ``reason`` is a key of :data:`REFUSALS`, ``status``
-    the HTTP status and ``message`` the translated text."""
+    the HTTP status and ``message`` the translated text (with ``detail``, a
+    translated sentence saying more, after it)."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, detail: str | None = None):
         self.reason = reason
         self.status, message = REFUSALS[reason]
-        self.message = str(message)
+        self.message = str(message) + (" " + detail if detail else "")
         super().__init__(self.message)
 
 
@@ -127,13 +134,18 @@ def live_code(user) -> OneTimeCode | None:
 # -- issuing ------------------------------------------------------------------
 
 
-def _refuse(reason: str, admin: User | None, typed: str | None, via: str, target: User | None = None):
+def _refuse(reason: str, admin: User | None, typed: str | None, via: str, target: User | None = None,
+            address_error: AddressError | None = None):
     details: dict = {"reason": reason, "via": via}
     if target is not None:
         details["target_user_id"] = target.id
+    if address_error is not None:
+        details["address"] = address_error.reason
     audit.record("one_time_code_refused", outcome="failure", user_id=admin.id if admin else None,
-                 subject=(typed or "")[:320] or None, details=details)
-    return IssueRefused(reason)
+                 subject=as_typed(typed), details=details)
+    detail = address_error.message if address_error is not None and address_error.reason not in ("missing", "syntax") \
+        else None
+    return IssueRefused(reason, detail)
 
 
 def issue(admin: User | None, target: User, *, via: str = "cli") -> IssuedCode:
@@ -175,10 +187,14 @@ def issue(admin: User | None, target: User, *, via: str = "cli") -> IssuedCode:
         "admin_id": admin.id if admin else None, "admin_email": admin.email if admin else None,
         "operator": admin is None, "via": via, "code_id": row.id, "expires_at": row.expires_at,
     })
+    from ..account.sessions import void_pending_links
     from ..notify import messages
 
+    # an admin's action on the account: a pending email change (maybe asked for by
+    # whoever made the user call the helpdesk) and every other pending link die
+    voided = void_pending_links(target.id, reason="one_time_code_issued", now=now)
     messages.queue("one_time_code_issued", to=target.email, user=target, admin=admin,
-                   minutes=max(1, lifetime // 60))
+                   minutes=max(1, lifetime // 60), email_change_cancelled=voided.email_change)
     return IssuedCode(code=grouped(raw), expires_at=row.expires_at, target=target, row_id=row.id)
 
 
@@ -195,8 +211,12 @@ def issue_for_email(admin: User | None, email: str | None, *, via: str) -> Issue
     typed = (email or "").strip().lower()
     if admin is not None and not rights.holds(admin):
         raise _refuse("no_right", admin, typed, via)
-    if not typed or len(typed) > 320 or rights.domain_of(typed) is None or any(ch.isspace() for ch in typed):
-        raise _refuse("bad_email", admin, typed, via)
+    try:
+        # one address in its stored spelling; the domain compared below is the parsed one
+        address = parse_address(email)
+    except AddressError as exc:
+        raise _refuse("bad_email", admin, typed, via, address_error=exc) from None
+    typed = address.email
     if admin is not None and not rights.covers(admin, typed):
         raise _refuse("outside_domain", admin, typed, via)
     target = queries.user_by_email(typed)

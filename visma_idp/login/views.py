@@ -11,6 +11,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from flask_babel import gettext as _
 
 from .. import audit
+from ..account import addresses
 from ..oidc.checks.acr import ACR_PASSWORD
 from ..storage import db, queries
 from .session import current_session, end_current_session, get_transaction
@@ -31,11 +32,6 @@ def _tx_context():
     return (tx_id if tx else None), tx
 
 
-def _plain(value: str) -> bool:
-    """No spaces or control characters inside (they would reach logs and throttle keys)."""
-    return all(ch.isprintable() and not ch.isspace() for ch in value)
-
-
 @bp.get("/")
 def home():
     sess = current_session()
@@ -47,11 +43,15 @@ def email():
     tx_id, tx = _tx_context()
     error = None
     if request.method == "POST":
-        value = (request.form.get("email") or "").strip()
-        if not value or len(value) > MAX_EMAIL or "@" not in value or not _plain(value):
-            error = _("Enter your email address, like name@example.com.")
+        value = (request.form.get("email") or "").strip()[:MAX_EMAIL]
+        try:
+            # one address, in its stored spelling (account/addresses.py): no
+            # control characters reach the logs or the throttle keys
+            address = addresses.parse(request.form.get("email"))
+        except addresses.AddressError as exc:
+            error = addresses.explain(exc, _("Enter your email address, like name@example.com."))
         else:
-            session["login_email"] = value.lower()
+            session["login_email"] = address.email
             return redirect(_idp().url("login.password", tx=tx_id) if tx_id else _idp().url("login.password"))
         status = 400
     else:

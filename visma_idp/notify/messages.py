@@ -9,7 +9,10 @@ A kind ``K`` is three templates under ``templates/mail/``: ``K.subject.txt``
 (one line), ``K.txt`` (plain text) and ``K.html`` (HTML; both extend the
 shared layouts). Templates get ``user``, ``issuer``, ``idp_url`` and the
 keyword arguments given to :func:`queue`. Every link in a message is built
-from the configured issuer.
+from the configured issuer. The recipient is parsed again
+(``account/addresses.py``) and stored in its one spelling, so the ``To``
+header of every message is exactly one validated address: never a list, a
+display name or anything with a line break.
 """
 
 from __future__ import annotations
@@ -68,7 +71,13 @@ def queue(kind: str, *, to: str, user=None, locale: str | None = None, **context
 
     Returns:
         The outbox row (pending).
+
+    Raises:
+        AddressError: ``to`` is not exactly one valid address.
     """
+    from ..account.addresses import parse
+
+    to = parse(to).email
     idp = _idp()
     lang = mail_locale(user, locale)
     subject, text, html = render(kind, locale=lang, user=user, **context)

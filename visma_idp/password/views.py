@@ -3,14 +3,18 @@
 - ``/password/forgot``: an email address plus the human check
   (:mod:`.challenge`). A valid post always gets the same page, whether or
   not the address has an account, whether or not the request was over its
-  quota (per address and per IP, silent). For an account that may use it,
+  quota (per address and per IP, silent), after the same work: what depends
+  on the address (the account, the links, the mail, the audit row) runs once
+  the answer has gone out (``account/deferred.py``). For an account that may use it,
   the "password_reset" email offers a reset link and (for an active,
   unlocked account) a one-time login link; both work once, for
   ``RESET_LIFETIME``; a newer request voids both, and using one voids the other.
 - ``/password/reset/<token>``: the new password twice. Success revokes every
-  session and token of the user, lifts a lock, completes a pending
-  activation, sends the "password_changed" notice and sends the user to the
-  sign-in page. A reset never signs in by itself, so it never skips a second
+  session and token of the user, voids every pending link that would change
+  the account (a pending email change too: ``account/sessions.py``), lifts a
+  lock, completes a pending activation, sends the "password_changed" notice
+  (which, like the next page, names an email change it cancelled) and sends
+  the user to the sign-in page. A reset never signs in by itself, so it never skips a second
   factor: the next sign-in is an ordinary one.
 - ``/login/link/<token>``: a page with a button (mail scanners that fetch
   links do not use it up); the post replaces the password step only
@@ -30,15 +34,15 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from .. import audit
-from ..account import tokens
+from ..account import addresses, tokens
 from ..account.activation import (
     MAX_EMAIL,
-    clean_email,
     link_invalid_page,
     open_link,
     refused,
     within_quota,
 )
+from ..account.deferred import after_answer
 from ..account.sessions import revoke_everything
 from ..login.session import current_session, end_current_session, get_transaction
 from ..notify import messages
@@ -50,6 +54,7 @@ bp = Blueprint("password", __name__)
 
 FORGOT_WINDOW = 3600  # seconds of FORGOT_PER_EMAIL and FORGOT_PER_IP
 LINK_KINDS = (tokens.RESET, tokens.LOGIN_LINK)
+CANCELLED_KEY = "email_change_cancelled"  # for the next page: a pending email change the reset cancelled
 
 
 def _idp():
@@ -80,27 +85,33 @@ def forgot():
     if request.method == "GET":
         return _forgot_page("forgot.html", tx_id=tx_id, email=session.get("login_email", ""))
 
-    email = clean_email(request.form.get("email"))
-    if email is None:
+    try:
+        email = addresses.parse(request.form.get("email")).email
+    except addresses.AddressError as exc:
         return _forgot_page("forgot.html", tx_id=tx_id, email=(request.form.get("email") or "")[:MAX_EMAIL],
-                            error=_("Enter your email address, like name@example.com."), status=400)
+                            error=addresses.explain(exc, _("Enter your email address, like name@example.com.")),
+                            status=400)
     if not human_check().verify(request.form):
         return _forgot_page("forgot.html", tx_id=tx_id, email=email, status=400,
                             check_error=_("We could not confirm that you are a person. Wait until the check "
                                           "on this page has finished, then send the form again."))
-    _request_links(email, tx_id)
-    db.session.commit()  # with the used challenge, so it cannot be posted again
-    return _forgot_page("forgot_sent.html", tx_id=tx_id)
-
-
-def _request_links(email: str, tx_id: str | None) -> None:
-    """Issue and mail the two links when the account may have them; the same
-    statements and rendering otherwise, and never a different answer."""
-    idp = _idp()
+    # the same work for every address before the answer: the quotas count, the
+    # used challenge is committed (it cannot be posted again) ...
     settings = _idp().settings
     allowed = within_quota("forgot:email:" + email, settings["FORGOT_PER_EMAIL"], FORGOT_WINDOW)
     allowed = within_quota("forgot:ip:" + (request.remote_addr or "-"), settings["FORGOT_PER_IP"],
                            FORGOT_WINDOW) and allowed
+    db.session.commit()
+    # ... and what depends on the address runs once the answer has gone (account/deferred.py)
+    after_answer(lambda: _request_links(email, tx_id, allowed), name="a password reset request")
+    return _forgot_page("forgot_sent.html", tx_id=tx_id)
+
+
+def _request_links(email: str, tx_id: str | None, allowed: bool) -> None:
+    """After the answer: issue and mail the two links when the account may
+    have them and the quotas allowed it; commits. For nobody it does the same
+    shape of work (less to tell apart on the server afterwards)."""
+    idp = _idp()
     user = queries.user_by_email(email)
     lifetime = idp.settings["RESET_LIFETIME"]
     data = {"tx": tx_id} if tx_id else None
@@ -113,6 +124,7 @@ def _request_links(email: str, tx_id: str | None) -> None:
         messages.queue("password_reset", to=user.email, user=user, minutes=max(1, lifetime // 60),
                        reset_url=idp.url("password.reset", token=reset.raw), login_url=login_url)
         audit.record("password_reset_requested", user_id=user.id, subject=email)
+        db.session.commit()
         return
     # the same shape of work for no account: the void statement (it matches
     # nothing) and the rendering of a message nobody receives
@@ -124,6 +136,7 @@ def _request_links(email: str, tx_id: str | None) -> None:
     reason = "throttled" if not allowed else ("unknown" if user is None else "disabled")
     audit.record("password_reset_requested", outcome="failure", user_id=user.id if user else None,
                  subject=email, details={"reason": reason})
+    db.session.commit()
 
 
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
@@ -147,14 +160,16 @@ def reset(token: str):
     now = idp.clock.now()
     tx_id = _tx_of(row)
     was_locked = user.locked_at is not None
-    tokens.void(user.id, LINK_KINDS, now=now)  # the login link of the same email, too
-    revoke_everything(user.id, reason="password_reset")
+    # every session and token ends; every pending link dies (the login link of
+    # the same email, an email change someone else asked for: account/sessions.py)
+    revoked = revoke_everything(user.id, reason="password_reset")
     user.locked_at = None
     if user.activated_at is None:  # the link proved the address: a pending account is now active
         user.activated_at = now
     user.email_verified = True
     user.updated_at = now
-    messages.queue("password_changed", to=user.email, user=user, via="reset")
+    messages.queue("password_changed", to=user.email, user=user, via="reset",
+                   email_change_cancelled=revoked.email_change)
     audit.record("password_reset", user_id=user.id, subject=user.email, details={"unlocked": was_locked})
     mine = current_session()
     if mine is not None and mine.user_id == user.id:
@@ -162,6 +177,8 @@ def reset(token: str):
     db.session.commit()
     idp.throttle.succeeded(user.email)  # the new password may be tried at once
     session["login_email"] = user.email
+    if revoked.email_change:
+        session[CANCELLED_KEY] = revoked.email_change
     return redirect(idp.url("password.reset_done", tx=tx_id) if tx_id else idp.url("password.reset_done"))
 
 
@@ -171,7 +188,8 @@ def reset_done():
     tx_id = _live_tx(request.args.get("tx"))
     endpoint = "login.password" if session.get("login_email") else "login.email"
     signin_url = idp.url(endpoint, tx=tx_id) if tx_id else idp.url(endpoint)
-    return render_template("reset.html", token=None, user=None, errors=[], done=True, signin_url=signin_url)
+    return render_template("reset.html", token=None, user=None, errors=[], done=True, signin_url=signin_url,
+                           email_change_cancelled=session.pop(CANCELLED_KEY, None))
 
 
 def _refuse_sign_in(user):
