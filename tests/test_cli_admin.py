@@ -96,3 +96,10 @@ def test_issuing_as_an_admin_checks_the_right(run, make_app):
 
 def test_the_operator_gets_a_clear_message_for_an_unknown_user(run):
     assert "refused (unknown_user)" in run("users", "one-time-code", "--email", "ghost@example.no", expect=1).stderr
+
+
+def test_grant_invite_users_as_the_docs_say(run):
+    """docs/accounts.md grants `invite_users` from the CLI; the command must offer it."""
+    out = run("admin", "grant", "--email", "ola@example.no", "--right", "invite_users", "--domain", "example.no").stdout
+    assert "ola@example.no holds invite_users for: example.no" in out
+    assert "invite_users" in run("admin", "list").stdout

@@ -23,6 +23,7 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from . import __version__, create_app
+from .admin.rights import RIGHTS
 from .admin.service import InvalidInput
 from .config import BY_NAME, PREFIX, _read_file, is_loopback_issuer
 from .errors import ConfigError, DatabaseNotReady
@@ -464,7 +465,7 @@ def _rights_user(email: str):
 
 @admin_group.command("grant")
 @click.option("--email", required=True, help="Email address of the admin.")
-@click.option("--right", required=True, type=click.Choice(["issue_one_time_codes"]), help="The right.")
+@click.option("--right", required=True, type=click.Choice(list(RIGHTS)), help="The right.")
 @click.option("--domain", "domains", multiple=True, required=True,
               help="Email domain the right covers, like example.no (repeatable). Exact match only: "
                    "subdomains are granted one by one.")
@@ -483,7 +484,7 @@ def admin_grant(email: str, right: str, domains: tuple[str, ...]) -> None:
 
 @admin_group.command("revoke")
 @click.option("--email", required=True, help="Email address of the admin.")
-@click.option("--right", required=True, type=click.Choice(["issue_one_time_codes"]), help="The right.")
+@click.option("--right", required=True, type=click.Choice(list(RIGHTS)), help="The right.")
 @click.option("--domain", "domains", multiple=True, help="Only these domains (repeatable; default: the whole right).")
 def admin_revoke(email: str, right: str, domains: tuple[str, ...]) -> None:
     """Take a right from an admin, for some domains or entirely."""
