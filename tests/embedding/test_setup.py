@@ -1,7 +1,8 @@
-"""Setting up a host app as docs/embedding.md says: migrate with the
-``visma-idp`` script (same settings) or from the host's own ``flask`` command,
-the URL prefix and where it must agree with the issuer, a host mounted below
-a path of its own, and the cookies under a prefix."""
+"""Setting up a host app as docs/embedding.md says (the guide's own code runs
+in test_docs_example.py): migrate with the ``visma-idp`` script and the same
+settings, ``init_app`` later, the URL prefix and where it must agree with the
+issuer, a host mounted below a path of its own, and the cookies under a
+prefix."""
 
 from __future__ import annotations
 
@@ -33,23 +34,6 @@ def test_the_visma_idp_script_migrates_the_hosts_database(make_host, fresh_datab
     assert current_revision(app) == head_revision()
     app.extensions["visma_idp"].check_database()  # does not raise
     assert len(app.test_client().get("/idp/jwks").get_json()["keys"]) == 4
-
-
-def test_a_flask_command_of_the_host_migrates(make_host):
-    """The three lines docs/embedding.md suggests for `flask --app hostapp visma-idp-upgrade`."""
-    import click
-
-    app = make_host(migrate=False)
-
-    @app.cli.command("visma-idp-upgrade")
-    def upgrade_command():
-        created = api.upgrade_database(app)
-        click.echo(f"provider database ready ({len(created)} new signing keys)")
-
-    result = app.test_cli_runner().invoke(args=["visma-idp-upgrade"])
-    assert result.exit_code == 0, result.output
-    assert "provider database ready (4 new signing keys)" in result.output
-    assert current_revision(app) == head_revision()
 
 
 def test_init_app_later(host_package, fresh_database):
