@@ -53,6 +53,10 @@ def test_our_pages_answer_in_a_host_app_of_another_name(host):
         if resp.mimetype == "text/html":
             assert_under_issuer(resp.get_data(as_text=True), host)
     assert len(client.get(host.prefix + "/jwks").get_json()["keys"]) == 4  # a fresh database has keys
+    dead_link = client.get(host.prefix + "/activate/no-such-link")  # the page that offers a new link
+    assert dead_link.status_code == 404
+    assert f'action="{host.issuer}/activate/resend"' in dead_link.get_data(as_text=True)
+    assert_under_issuer(dead_link.get_data(as_text=True), host)
 
 
 def test_our_static_files_load_and_keep_off_the_hosts_static(host):
