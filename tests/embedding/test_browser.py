@@ -1,17 +1,53 @@
 """The host app in a real browser (chromium through Playwright, as in
 tests/browser): our login page has its style sheet (CSP ``'self'``, no
 violation), and a sign-in lands on our home page, which is the host's
-override, at the root and under ``/idp``."""
+override, at the root and under ``/idp``.
+
+tests/browser's ``browser`` fixture is not visible here, and a second
+Playwright sync API in the thread that runs its session refuses to start, so
+this one drives chromium from a thread of its own."""
 
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
-from tests.browser.conftest import browser, context, page, screenshot  # noqa: F401 - fixtures
+from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, screenshot
+from tests.helpers import services
 from tests.mailbox import free_port
 from visma_idp import api
+
+
+def in_chromium(test) -> None:
+    """Run ``test(page)`` with a fresh chromium page, in a thread of its own; re-raise what it raised."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        services.missing("Playwright", exc)
+    if not Path(CHROMIUM).exists():
+        services.missing("chromium", FileNotFoundError(CHROMIUM))
+    failure: list[BaseException] = []
+
+    def run():
+        try:
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                try:
+                    context = browser.new_context(viewport={"width": 1024, "height": 800}, locale="en-GB")
+                    test(context.new_page())
+                finally:
+                    browser.close()
+        except BaseException as exc:  # re-raised in the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(120)
+    assert not thread.is_alive(), "the browser test did not finish"
+    if failure:
+        raise failure[0]
 
 
 @pytest.fixture(params=["", "/idp"], ids=["at-root", "under-prefix"])
@@ -31,9 +67,13 @@ def served(request, make_host):
         thread.join(5)
 
 
-def test_login_page_styled_and_a_sign_in(served, page):  # noqa: F811 - the fixture
+def test_login_page_styled_and_a_sign_in(served):
     app, origin, prefix = served
     api.create_user(app, email="kari@example.no", name="Kari Nordmann", password="correct horse battery")
+    in_chromium(lambda page: sign_in(page, origin, prefix))
+
+
+def sign_in(page, origin: str, prefix: str) -> None:
     problems: list[str] = []
     # CSP violations ("Refused to ...") are console errors; a failed load is a response of its own
     # (chromium's own /favicon.ico request gives a console error and no response event)
