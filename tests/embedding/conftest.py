@@ -107,16 +107,32 @@ def make_host(host_package, fresh_database):
     go to ``IdentityProvider``."""
     from visma_idp import api
 
+    apps = []
+
     def make(prefix: str = "", migrate: bool = True, options: dict | None = None, **overrides):
         issuer = overrides.pop("ISSUER", fresh_database["ISSUER"]) + prefix
         settings = {**fresh_database, "ISSUER": issuer, **overrides}
         app = host_package.create_app(settings, **(options or {}))
         app.config["TESTING"] = True
+        apps.append(app)
         if migrate:
             api.upgrade_database(app)
         return app
 
-    return make
+    yield make
+    for app in apps:
+        close_database(app)
+
+
+def close_database(app) -> None:
+    """Close the app's connections now. Held until here: an app the test
+    dropped could be collected first, its pool with it, its connections unclosed."""
+    from visma_idp.storage import db
+
+    with app.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
 
 
 @dataclass

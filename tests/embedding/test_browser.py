@@ -58,12 +58,15 @@ def served(request, make_host):
     prefix = request.param
     app = make_host(prefix=prefix, ISSUER=f"http://127.0.0.1:{port}")
     server = make_server("127.0.0.1", port, app, threaded=True)
+    server.daemon_threads = False  # server_close() then waits for requests still running (chromium's
+    # /favicon.ico, the end of a response), so none holds a connection when the test's pools close
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield app, f"http://127.0.0.1:{port}", prefix
     finally:
         server.shutdown()
+        server.server_close()
         thread.join(5)
 
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.embedding.conftest import Host, flow_for
+from tests.embedding.conftest import Host, close_database, flow_for
 from tests.helpers import path_of
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,4 +75,6 @@ def test_the_embedding_guide_works_as_written(fresh_database, tmp_path, monkeypa
         info = client.get(path_of(meta["userinfo_endpoint"]), headers={"Authorization": "Bearer " + tokens["access_token"]})
         assert info.get_json()["email"] == "kari@example.no"
     finally:
-        sys.modules.pop("portal", None)
+        imported = sys.modules.pop("portal", None)
+        if imported is not None:
+            close_database(imported.app)

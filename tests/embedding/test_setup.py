@@ -14,7 +14,7 @@ from flask import Flask
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
-from tests.embedding.conftest import Host, flow_for
+from tests.embedding.conftest import Host, close_database, flow_for
 from visma_idp import ConfigError, IdentityProvider, api
 from visma_idp.migrate import current_revision, head_revision
 
@@ -44,6 +44,7 @@ def test_init_app_later(host_package, fresh_database):
     api.upgrade_database(app)
     assert app.extensions["visma_idp"] is idp
     assert app.test_client().get("/login").status_code == 200
+    close_database(app)
 
 
 @pytest.mark.parametrize("issuer, prefix, problem", [
