@@ -223,7 +223,7 @@ def test_keys_rotate_keeps_old_public_keys_published(migrated, make_app):
 
     rows = [line.split() for line in migrated("keys", "list").stdout.splitlines()[1:]]
     by_kid = {row[0]: row for row in rows}
-    assert set(by_kid) == first | second
+    assert first | second < set(by_kid) and len(by_kid) == 12  # and the four `db upgrade` made
     assert all(by_kid[kid][-1] == "yes" for kid in by_kid)  # retired keys still published
     assert all(by_kid[kid][4] == "-" for kid in second)  # not retired
     assert all(by_kid[kid][4] != "-" for kid in first)  # retired at (date time)

@@ -3,7 +3,9 @@
     from visma_idp import IdentityProvider
     IdentityProvider(app)            # or idp = IdentityProvider(); idp.init_app(app)
 
-or a whole app: ``create_app()``. State lives in ``app.extensions["visma_idp"]``.
+or a whole app: ``create_app()``. State lives in ``app.extensions["visma_idp"]``;
+users, clients, keys and migrations from Python: ``visma_idp.api``
+(docs/embedding.md).
 """
 
 from __future__ import annotations
@@ -24,19 +26,35 @@ from .crypto import Secrets
 from .errors import ConfigError, DatabaseNotReady
 
 __version__ = "0.1.0"
-__all__ = ["ConfigError", "DatabaseNotReady", "IdentityProvider", "__version__", "create_app"]
+__all__ = ["ConfigError", "DatabaseNotReady", "IdentityProvider", "__version__", "api", "create_app"]
 
 
 class IdentityProvider:
-    """The Flask extension. Builds every part from the settings, once."""
+    """The Flask extension. Builds every part from the settings, once.
 
-    def __init__(self, app: Flask | None = None, **overrides: Any) -> None:
+    Args:
+        app: the Flask app (or call :meth:`init_app` later).
+        url_prefix: where our routes go in the app's URL map. Default: the
+            issuer's path (issuer ``https://example.com/idp``: ``/idp/login``,
+            ``/idp/token``, ... beside the host's own routes). ``""``: at the
+            root of the app, with the issuer's path as the point where the
+            whole WSGI app is mounted (``create_app`` does this). Whatever
+            the issuer's path has before the prefix is that mount point.
+        **overrides: settings that win over ``app.config["VISMA_IDP_*"]``.
+    """
+
+    def __init__(self, app: Flask | None = None, *, url_prefix: str | None = None, **overrides: Any) -> None:
         self.app: Flask | None = None
         if app is not None:
-            self.init_app(app, **overrides)
+            self.init_app(app, url_prefix=url_prefix, **overrides)
 
     # -- setup steps ---------------------------------------------------------
-    def init_app(self, app: Flask, **overrides: Any) -> None:
+    def init_app(self, app: Flask, *, url_prefix: str | None = None, **overrides: Any) -> None:
+        """Set the provider up on ``app``; see the class for the arguments.
+
+        Raises:
+            ConfigError: a wrong setting, or a ``url_prefix`` the issuer's path does not end with.
+        """
         from_app = {k[len("VISMA_IDP_"):]: v for k, v in app.config.items() if k.startswith("VISMA_IDP_")}
         self.settings = load_settings({**from_app, **overrides})
         self.app = app
@@ -44,6 +62,7 @@ class IdentityProvider:
         self.clock = Clock()
         self.secrets = Secrets(self.settings["SECRET_KEY"])
         self._setup_flask_config(app)
+        self._setup_url_prefix(url_prefix)
         self._setup_database(app)
         self._setup_security(app)
         self._setup_protocol()
@@ -54,6 +73,14 @@ class IdentityProvider:
         self._setup_mail(app)
         self._setup_logging()
         app.extensions["visma_idp"] = self
+
+    def _setup_url_prefix(self, url_prefix: str | None) -> None:
+        prefix = self.issuer_path if url_prefix is None else url_prefix.rstrip("/")
+        if prefix and (not prefix.startswith("/") or not self.issuer_path.endswith(prefix)):
+            raise ConfigError("ISSUER", f"its path {self.issuer_path or '/'!r} must end with the url_prefix {prefix!r}")
+        # our routes in the URL map; the rest of the issuer's path is where the WSGI app is mounted
+        self.url_prefix = prefix
+        self.script_root = self.issuer_path[: len(self.issuer_path) - len(prefix)]
 
     def _setup_flask_config(self, app: Flask) -> None:
         https = not is_loopback_issuer(self.issuer)
@@ -182,6 +209,7 @@ class IdentityProvider:
         app.jinja_env.globals["get_locale"] = get_locale
 
     def _setup_blueprints(self, app: Flask) -> None:
+        from . import assets
         from .account.activation import bp as activation_bp
         from .account.views import bp as account_bp
         from .login.views import bp as login_bp
@@ -190,13 +218,11 @@ class IdentityProvider:
         from .password.api import bp as password_api_bp
         from .password.views import bp as password_bp
 
-        app.register_blueprint(oidc_bp)
-        app.register_blueprint(login_bp)
-        app.register_blueprint(activation_bp)
-        app.register_blueprint(password_bp)
-        app.register_blueprint(password_api_bp)
-        app.register_blueprint(account_bp)
-        app.register_blueprint(dev_outbox_bp)
+        for blueprint in (assets.blueprint(app, self.url_prefix), oidc_bp, login_bp, activation_bp, password_bp,
+                          password_api_bp, account_bp, dev_outbox_bp):
+            app.register_blueprint(blueprint, url_prefix=self.url_prefix or None)
+        # the first signing keys, before an endpoint that signs or verifies writes anything (oidc/keys.py)
+        app.before_request_funcs.setdefault(oidc_bp.name, []).append(self.keys.ensure_active)
         for name in ("authorize", "token", "introspect", "revoke", "userinfo", "end_session"):
             self.csrf.exempt(f"visma_idp.oidc.views.{name}")
         self._setup_two_step(app)
@@ -215,7 +241,7 @@ class IdentityProvider:
 
         load_all()
         for blueprint in (second_step_bp, factors_bp, totp_bp, sms_bp, webauthn_bp, recovery_bp, admin_bp, admin_api_bp):
-            app.register_blueprint(blueprint)
+            app.register_blueprint(blueprint, url_prefix=self.url_prefix or None)
         app.after_request(set_remember_cookie)
 
     def _setup_operations(self, app: Flask) -> None:
@@ -242,7 +268,7 @@ class IdentityProvider:
     def url(self, endpoint: str, **values: Any) -> str:
         """An absolute URL built from the configured issuer (never the Host header)."""
         assert self.app is not None, "init_app() first"
-        adapter = self.app.url_map.bind("issuer.invalid", script_name=self.issuer_path or "/")
+        adapter = self.app.url_map.bind("issuer.invalid", script_name=self.script_root or "/")
         path = adapter.build(endpoint, values, force_external=False)
         return self.issuer_origin + path
 
@@ -268,8 +294,10 @@ def create_app(overrides: dict[str, Any] | None = None, *, check_db: bool = Fals
         check_db: refuse to start on a database that is not migrated to head.
     """
     settings_preview = load_settings(overrides)
-    app = Flask("visma_idp", instance_path=settings_preview["INSTANCE_PATH"], instance_relative_config=False)
-    idp = IdentityProvider(app, **(overrides or {}))
+    # templates and static files come from our blueprint (assets.py), as in a host app
+    app = Flask("visma_idp", instance_path=settings_preview["INSTANCE_PATH"], instance_relative_config=False,
+                static_folder=None, template_folder=None)
+    idp = IdentityProvider(app, url_prefix="", **(overrides or {}))
     if check_db:
         idp.check_database()
     return app
@@ -279,3 +307,6 @@ def csp_nonce() -> str:
     if "csp_nonce" not in g:
         g.csp_nonce = _secrets.token_urlsafe(16)
     return g.csp_nonce
+
+
+from . import api  # noqa: E402  (the public Python API; it needs the names above)

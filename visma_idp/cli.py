@@ -296,12 +296,15 @@ def database() -> None:
 
 @database.command("upgrade")
 def db_upgrade() -> None:
-    """Upgrade the database to the newest migration."""
+    """Upgrade the database to the newest migration, and create the first
+    signing keys (one per algorithm) if there are none."""
     from .migrate import current_revision, upgrade
 
     app = _app(check_db=False)
-    upgrade(app)
+    created = upgrade(app)
     click.echo(f"database at migration {current_revision(app)}")
+    if created:
+        click.echo(f"created {len(created)} signing keys: {', '.join(created)}")
 
 
 @database.command("current")

@@ -1,6 +1,7 @@
 """Alembic from inside the package: find the migrations (top-level
 ``migrations/`` in a checkout, ``visma_idp/migrations`` in a wheel) and run
-them on the app's own engine."""
+them on the app's own engine. An upgrade to head also creates the first
+signing keys (``oidc/keys.py``), so a fresh database is ready to sign."""
 
 from __future__ import annotations
 
@@ -40,10 +41,22 @@ def current_revision(app) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def upgrade(app, revision: str = "head") -> None:
+def upgrade(app, revision: str = "head") -> list[str]:
+    """Upgrade the app's database to ``revision``; at head, create any missing signing key.
+
+    Args:
+        app: a Flask app with the provider (``IdentityProvider``) on it.
+        revision: the Alembic revision to reach (default: the newest).
+
+    Returns:
+        The kids of the signing keys it created (empty when every algorithm had one).
+    """
     from .storage import db
 
     cfg = alembic_config()
     with app.app_context(), db.engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+    if revision != "head":
+        return []
+    return app.extensions["visma_idp"].keys.ensure_keys()

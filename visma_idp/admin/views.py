@@ -17,8 +17,6 @@ Rules:
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from flask import Blueprint, current_app, redirect, render_template, request
 
 from .. import audit
@@ -66,7 +64,7 @@ def one_time_codes():
                      details={"reason": "no_right", "via": "page"})
         db.session.commit()
         return render_template("admin_forbidden.html"), 403
-    confirm = require_recent_password(sess, urlsplit(idp.url("admin.one_time_codes")).path)
+    confirm = require_recent_password(sess, "/admin/one-time-codes")
     if confirm is not None:
         confirm.status_code = 303 if request.method == "POST" else 302
         return confirm

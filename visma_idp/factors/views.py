@@ -48,7 +48,8 @@ def require_recent_password(sess, back_to: str):
 
     Args:
         sess: the SsoSession, or None during a pending sign-in.
-        back_to: the path of ours to return to afterwards.
+        back_to: the path of ours to return to afterwards, as our routes
+            declare it (``/account/security``): the issuer's path goes before it.
     """
     if password_is_recent(sess):
         return None
@@ -140,7 +141,7 @@ def confirm_password():
         session[second_step.PENDING_KEY] = state
     audit.record("password_confirmed", user_id=user.id)
     db.session.commit()
-    return redirect(idp.issuer_origin + back)
+    return redirect(idp.issuer + back)  # a path of ours, under the issuer's path (embedded under a prefix too)
 
 
 @bp.route("/account/security/continue", methods=["GET", "POST"])

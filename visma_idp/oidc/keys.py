@@ -6,6 +6,15 @@ One key per algorithm is active (the newest not retired). ``rotate()`` makes
 a new key active for each algorithm and retires the old one; a retired
 public key stays in the JWKS until every token it may have signed has
 expired (the longest token lifetime after retirement), then drops out.
+
+The first keys: ``visma-idp db upgrade`` (``migrate.upgrade``) creates them,
+and so does the first request to an endpoint of ours that signs or
+verifies (``ensure_active``, run before the endpoint writes anything), so a
+fresh database never answers ``/jwks`` or ``/token`` with an error.
+Creating and rotating take a lock on the key table first (PostgreSQL:
+``LOCK TABLE``; SQLite: a write that takes the database's write lock), then
+read again what is there: workers or nodes that start at once end with one
+active key per algorithm, not one each.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ..storage import SigningKey, db
 
@@ -70,26 +79,47 @@ class KeyStore:
         self._public_set: KeySet | None = None
         self._last_forced = -1e18
 
-    # -- management (CLI, start-up) -------------------------------------
+    # -- management (CLI, start-up, first use) ----------------------------
     def ensure_keys(self) -> list[str]:
-        """Create an active key for every algorithm that has none. Returns new kids."""
-        now = self.idp.clock.now()
-        existing = {
-            row.alg
-            for row in db.session.scalars(select(SigningKey).where(SigningKey.retired_at.is_(None)))
-        }
-        created = []
-        for alg in ALGORITHMS:
-            if alg not in existing:
-                row = new_key(alg, self.idp.secrets, now)
-                db.session.add(row)
-                created.append(row.kid)
-        if created:
-            db.session.commit()
-            self.invalidate()
+        """Create an active key for every algorithm that has none, in a
+        transaction of its own (whatever the caller's session holds) under the
+        key table's lock, and audit it. Safe when several processes do it at once.
+
+        Returns:
+            The new keys' kids (empty when every algorithm had its key).
+        """
+        from .. import audit
+
+        assert self.idp.app is not None
+        with self.idp.app.app_context():  # a session of its own, committed here
+            _lock_key_table()
+            existing = set(db.session.scalars(select(SigningKey.alg).where(SigningKey.retired_at.is_(None))))
+            missing = [alg for alg in ALGORITHMS if alg not in existing]
+            created: list[str] = []
+            if missing:
+                now = self.idp.clock.now()
+                rows = [new_key(alg, self.idp.secrets, now) for alg in missing]
+                db.session.add_all(rows)
+                created = [row.kid for row in rows]
+                audit.record("signing_keys_created", details={"new": created})
+            db.session.commit()  # ends the transaction and its lock
+        self.invalidate()  # ours, or those another process made while we waited for the lock
         return created
 
+    def ensure_active(self) -> None:
+        """Run before our protocol endpoints (they sign or verify): if an
+        algorithm has no active key, create the missing ones
+        (:meth:`ensure_keys`) before the request's own transaction writes
+        anything (on SQLite a second writer would wait for it). Once the keys
+        are loaded this is the cache's clock check."""
+        self._refresh()
+        if len(self._active) < len(ALGORITHMS):
+            self.ensure_keys()
+            self._refresh()
+
     def rotate(self, algs: tuple[str, ...] = ALGORITHMS) -> list[SigningKey]:
+        """Make a new active key for each of ``algs`` and retire the old ones; commits."""
+        _lock_key_table()
         now = self.idp.clock.now()
         old = db.session.scalars(
             select(SigningKey).where(SigningKey.retired_at.is_(None), SigningKey.alg.in_(algs))
@@ -138,15 +168,18 @@ class KeyStore:
             self._keys = keys
             self._active = active
             self._jwks = {"keys": [k.public_jwk for k in keys.values()]}
-            self._public_set = KeySet.import_key_set(self._jwks)  # type: ignore[arg-type]
+            # no keys yet (ensure_active creates them): an empty set, not joserfc's MissingKeyError
+            self._public_set = KeySet.import_key_set(self._jwks) if keys else KeySet([])  # type: ignore[arg-type]
             self._loaded_at = now
 
     def signing_key(self, alg: str) -> LoadedKey:
         self._refresh()
+        if alg not in self._active and alg in KEY_FACTORIES:
+            self.ensure_active()  # normally done before the request (ensure_active); here for other callers
         try:
             return self._active[alg]
         except KeyError:
-            raise RuntimeError(f"no active signing key for {alg}: run `visma-idp keys rotate`") from None
+            raise RuntimeError(f"no active signing key for {alg}") from None
 
     def jwks(self) -> dict[str, Any]:
         self._refresh()
@@ -176,3 +209,12 @@ class KeyStore:
 
     def list_all(self) -> list[SigningKey]:
         return list(db.session.scalars(select(SigningKey).order_by(SigningKey.created_at, SigningKey.id)))
+
+
+def _lock_key_table() -> None:
+    """Begin the session's transaction with the signing-key table locked
+    against other writers (readers go on), until commit or rollback."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("LOCK TABLE signing_keys IN SHARE ROW EXCLUSIVE MODE"))
+    else:  # SQLite: a write takes the database's write lock at once (readers go on, under WAL)
+        db.session.execute(text("UPDATE signing_keys SET alg = alg WHERE 1 = 0"))

@@ -1,0 +1,31 @@
+"""The package's templates and static files, carried by a blueprint of their
+own so they are found in any app, whatever its import name or root path.
+
+- Templates: Flask looks in the app's own ``templates/`` first, then in the
+  blueprints' folders, so a host app overrides one of ours by giving its
+  own file the same name (``home.html``, ``mail/welcome.subject.txt``).
+- Static files: endpoint ``visma_idp.static``, served under the provider's
+  URL prefix at ``static/``, or at ``visma-idp/static/`` when that path is
+  already the app's own static route (a host app at the root of its URL
+  space keeps its ``/static`` to itself). Same origin as our pages, so the
+  CSP stays ``'self'``.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+NAME = "visma_idp"
+
+
+def static_url_path(app: Flask, url_prefix: str) -> str:
+    """Where our static files go in ``app`` (relative to ``url_prefix``)."""
+    if app.has_static_folder and (app.static_url_path or "") == url_prefix + "/static":
+        return "/visma-idp/static"
+    return "/static"
+
+
+def blueprint(app: Flask, url_prefix: str) -> Blueprint:
+    """The blueprint holding our templates and static files, for one app."""
+    return Blueprint(NAME, __name__, template_folder="templates", static_folder="static",
+                     static_url_path=static_url_path(app, url_prefix))
