@@ -64,6 +64,8 @@ class ClientRecord:
     require_pkce: bool
     skip_consent: bool
     id_token_signed_response_alg: str | None
+    #: scope claims in the ID token: None = the server's ID_TOKEN_SCOPE_CLAIMS
+    id_token_claims: bool | None
     #: the generated secret, only in what ``create_client`` returns (never stored in clear)
     secret: str | None = field(default=None, repr=False)
 
@@ -96,7 +98,8 @@ def _client(row, secret: str | None = None) -> ClientRecord:
         post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()), grant_types=tuple(row.grant_types),
         scope=row.scope, token_endpoint_auth_method=row.token_endpoint_auth_method,
         application_type=row.application_type, require_pkce=row.require_pkce, skip_consent=row.skip_consent,
-        id_token_signed_response_alg=row.id_token_signed_response_alg, secret=secret,
+        id_token_signed_response_alg=row.id_token_signed_response_alg, id_token_claims=row.id_token_claims,
+        secret=secret,
     )
 
 
@@ -218,6 +221,7 @@ def create_client(
     application_type: str = "web",
     id_token_signed_response_alg: str | None = None,
     jwks: dict[str, Any] | None = None,
+    id_token_claims: bool | None = None,
 ) -> ClientRecord:
     """Register a relying party (the same options as ``visma-idp clients create``).
 
@@ -238,6 +242,8 @@ def create_client(
         application_type: ``web`` or ``native``.
         id_token_signed_response_alg: RS256 (the server's default), PS256, ES256 or EdDSA.
         jwks: the client's public keys (for ``private_key_jwt``).
+        id_token_claims: put the claims of the granted scopes in the ID token
+            too (True/False), or follow the server's ``ID_TOKEN_SCOPE_CLAIMS`` (None).
 
     Returns:
         The client; ``secret`` holds the generated secret (only here, only
@@ -259,6 +265,7 @@ def create_client(
             token_endpoint_auth_method=token_endpoint_auth_method, skip_consent=skip_consent, name=name,
             require_pkce=require_pkce, application_type=application_type,
             id_token_signed_response_alg=id_token_signed_response_alg, jwks=jwks,
+            id_token_claims=id_token_claims,
         )
         db.session.commit()
         return _client(created.client, created.secret if secret is None else None)

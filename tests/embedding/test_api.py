@@ -86,6 +86,10 @@ def test_a_client_and_its_secret_shown_once(app):
                               secret="a-secret-the-caller-chose-0123456789")
     assert given.secret is None  # never echo a secret we were given
     assert given.redirect_uris == ("https://payroll.example.com/cb",)
+    assert given.id_token_claims is None  # the server's ID_TOKEN_SCOPE_CLAIMS decides
+    lean = api.create_client(app, "lean", redirect_uris=["https://lean.example.com/cb"], id_token_claims=False)
+    assert lean.id_token_claims is False
+    assert {c.client_id: c.id_token_claims for c in api.list_clients(app)}["lean"] is False
 
 
 def test_bad_clients_are_refused(app):
