@@ -28,9 +28,19 @@ def empty_db(settings):
 
 @pytest.fixture
 def migrated(empty_db, make_app):
-    """An app on a database migrated to head, with no signing keys yet."""
+    """An app on a database migrated to head, with no signing keys (``upgrade``
+    makes the first ones; they are deleted again, as if a release before that
+    had migrated this database)."""
+    from sqlalchemy import delete
+
+    from visma_idp.storage import SigningKey, db
+
     app = make_app()
     upgrade(app)
+    with app.app_context():
+        db.session.execute(delete(SigningKey))
+        db.session.commit()
+        app.extensions["visma_idp"].keys.invalidate()
     return app
 
 
@@ -121,10 +131,16 @@ def test_readyz_on_a_database_one_migration_behind(empty_db, make_app):
 
 
 def test_readyz_without_signing_keys(migrated):
+    from sqlalchemy import func, select
+
+    from visma_idp.storage import SigningKey, db
+
     resp = migrated.test_client().get("/readyz")
     assert resp.status_code == 503
     assert resp.get_json() == {"status": "not ready", "checks": {
         "database": "ok", "migrations": "ok", "signing_keys": "missing for RS256, PS256, ES256, EdDSA"}}
+    with migrated.app_context():  # a probe reads, it never creates them
+        assert db.session.scalar(select(func.count()).select_from(SigningKey)) == 0
 
 
 def test_readyz_with_keys_this_secret_key_cannot_open(ready, make_app, caplog):

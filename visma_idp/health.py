@@ -66,25 +66,19 @@ def _check_database_and_migrations(checks: dict[str, str]) -> None:
 
 
 def _check_signing_keys(checks: dict[str, str]) -> None:
-    from sqlalchemy import select
-
     from .oidc.keys import ALGORITHMS
-    from .storage import SigningKey, db
 
     idp = current_app.extensions["visma_idp"]
     try:
-        for alg in ALGORITHMS:
-            idp.keys.signing_key(alg)  # parsed once per process, cached KEY_CACHE_SECONDS
-    except Exception as exc:  # noqa: BLE001 - missing, or encrypted under another SECRET_KEY
-        active = set(db.session.scalars(select(SigningKey.alg).where(SigningKey.retired_at.is_(None))))
-        missing = [alg for alg in ALGORITHMS if alg not in active]
-        if missing:
-            checks["signing_keys"] = f"missing for {', '.join(missing)}"
-        else:
-            _failed("signing_keys", exc)
-            checks["signing_keys"] = "cannot be loaded"
+        # parsed once per process, cached KEY_CACHE_SECONDS; a probe never creates keys
+        # (`db upgrade` and `serve` do, and so does the first request that signs)
+        loaded = idp.keys.loaded_algorithms()
+    except Exception as exc:  # noqa: BLE001 - encrypted under another SECRET_KEY, or unreadable
+        _failed("signing_keys", exc)
+        checks["signing_keys"] = "cannot be loaded"
         return
-    checks["signing_keys"] = "ok"
+    missing = [alg for alg in ALGORITHMS if alg not in loaded]
+    checks["signing_keys"] = f"missing for {', '.join(missing)}" if missing else "ok"
 
 
 def _no_store(response: Response) -> Response:

@@ -172,6 +172,16 @@ class KeyStore:
             self._public_set = KeySet.import_key_set(self._jwks) if keys else KeySet([])  # type: ignore[arg-type]
             self._loaded_at = now
 
+    def loaded_algorithms(self) -> set[str]:
+        """The algorithms this process holds an active key for, loading (never
+        creating) them: what a readiness probe asks.
+
+        Raises:
+            Exception: a key this SECRET_KEY cannot decrypt or parse.
+        """
+        self._refresh()
+        return set(self._active)
+
     def signing_key(self, alg: str) -> LoadedKey:
         self._refresh()
         if alg not in self._active and alg in KEY_FACTORIES:
