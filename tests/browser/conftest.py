@@ -64,6 +64,14 @@ def live(app, make_app):
         yield served
 
 
+@pytest.fixture
+def live_localhost(app, make_app):
+    """Like ``live``, with the issuer (and so the WebAuthn RP ID) on localhost:
+    WebAuthn does not accept an IP address as the relying party."""
+    with serving(make_app, "localhost") as served:
+        yield served
+
+
 @pytest.fixture(scope="session")
 def browser():
     try:

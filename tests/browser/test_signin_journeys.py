@@ -14,23 +14,17 @@ checks that the browser reported no CSP violation on the way.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 import pyotp
-import pytest
 
-from tests.browser.conftest import screenshot, serving
+from tests.browser.conftest import screenshot
 from tests.browser.relying_party import RelyingParty
 from tests.browser.test_webauthn import NO_AUTOFILL, authenticator, register, stored_keys
 
 EMAIL = "kari@example.no"
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def live_localhost(app, make_app):
-    with serving(make_app, "localhost") as served:
-        yield served
 
 
 class Violations:
@@ -50,6 +44,17 @@ def relying_party(live, make_client, *, client_id: str = "expense", **kwargs) ->
     rp.client_secret = make_client(client_id, redirect_uris=[rp.redirect_uri],
                                    post_logout_redirect_uris=[rp.logged_out_uri], scope="openid email profile", **kwargs)
     return rp
+
+
+@contextmanager
+def from_the_app(live, page, make_client, query: str = "", **client):
+    """A relying app listening on loopback, and the browser sent to it to start a
+    sign-in: (the app, the CSP violations the browser reports)."""
+    rp = relying_party(live, make_client, **client)
+    violations = Violations(page)
+    with rp.serving():
+        page.goto(rp.url + "/start" + query)
+        yield rp, violations
 
 
 def enter_email_and_password(page, password: str = PASSWORD) -> None:
@@ -74,10 +79,7 @@ def assert_signed_in(page, rp: RelyingParty, violations: Violations, *, method: 
 
 def test_a_password_sign_in_lands_in_the_app(live, page, make_user, make_client):
     make_user(email=EMAIL, password=PASSWORD)
-    rp = relying_party(live, make_client, skip_consent=True)
-    violations = Violations(page)
-    with rp.serving():
-        page.goto(rp.url + "/start")
+    with from_the_app(live, page, make_client, skip_consent=True) as (rp, violations):
         enter_email_and_password(page)
         claims = assert_signed_in(page, rp, violations)
     assert claims["amr"] == ["pwd"]
@@ -85,10 +87,7 @@ def test_a_password_sign_in_lands_in_the_app(live, page, make_user, make_client)
 
 def test_consent_then_allow_lands_in_the_app(live, page, make_user, make_client):
     make_user(email=EMAIL, password=PASSWORD)
-    rp = relying_party(live, make_client, name="Expense")
-    violations = Violations(page)
-    with rp.serving():
-        page.goto(rp.url + "/start")
+    with from_the_app(live, page, make_client, name="Expense") as (rp, violations):
         enter_email_and_password(page)
         assert "/authorize/continue" in page.url and page.is_visible("button[value=allow]")
         screenshot(page, "journey-consent")
@@ -99,10 +98,7 @@ def test_consent_then_allow_lands_in_the_app(live, page, make_user, make_client)
 
 def test_consent_denied_goes_back_to_the_app_with_the_error(live, page, make_user, make_client):
     make_user(email=EMAIL, password=PASSWORD)
-    rp = relying_party(live, make_client)
-    violations = Violations(page)
-    with rp.serving():
-        page.goto(rp.url + "/start")
+    with from_the_app(live, page, make_client) as (rp, violations):
         enter_email_and_password(page)
         with page.expect_navigation():
             page.click("button[value=deny]")
@@ -113,10 +109,7 @@ def test_consent_denied_goes_back_to_the_app_with_the_error(live, page, make_use
 
 def test_form_post_response_mode_lands_in_the_app(live, page, make_user, make_client):
     make_user(email=EMAIL, password=PASSWORD)
-    rp = relying_party(live, make_client, skip_consent=True)
-    violations = Violations(page)
-    with rp.serving():
-        page.goto(rp.url + "/start?response_mode=form_post")
+    with from_the_app(live, page, make_client, "?response_mode=form_post", skip_consent=True) as (rp, violations):
         with page.expect_navigation(url=re.compile(re.escape(rp.redirect_uri))):
             enter_email_and_password(page)
         assert_signed_in(page, rp, violations, method="POST")
@@ -127,10 +120,7 @@ def test_an_authenticator_app_as_second_step_lands_in_the_app(live, page, make_u
 
     user_id = make_user(email=EMAIL, password=PASSWORD)
     secret = add_totp(live.app, user_id)
-    rp = relying_party(live, make_client, skip_consent=True)
-    violations = Violations(page)
-    with rp.serving():
-        page.goto(rp.url + "/start")
+    with from_the_app(live, page, make_client, skip_consent=True) as (rp, violations):
         enter_email_and_password(page)
         assert "/login/verify" in page.url
         page.fill("#code", pyotp.TOTP(secret).now())
@@ -142,10 +132,7 @@ def test_an_authenticator_app_as_second_step_lands_in_the_app(live, page, make_u
 
 def test_enrolling_a_required_factor_during_the_sign_in_lands_in_the_app(live, page, make_user, make_client):
     make_user(email=EMAIL, password=PASSWORD, mfa_required=True)
-    rp = relying_party(live, make_client, skip_consent=True)
-    violations = Violations(page)
-    with rp.serving():
-        page.goto(rp.url + "/start")
+    with from_the_app(live, page, make_client, skip_consent=True) as (rp, violations):
         enter_email_and_password(page)
         assert "/account/security" in page.url
         with page.expect_navigation():
@@ -167,10 +154,7 @@ def test_a_security_key_as_second_step_lands_in_the_app(live_localhost, context,
     enter_email_and_password(page)
     register(page, live, kind="key", name="Blue key")
     context.clear_cookies()
-    rp = relying_party(live, make_client, skip_consent=True)
-    violations = Violations(page)
-    with rp.serving():
-        page.goto(rp.url + "/start")
+    with from_the_app(live, page, make_client, skip_consent=True) as (rp, violations):
         enter_email_and_password(page)
         assert "/login/verify" in page.url
         with page.expect_navigation(url=re.compile(re.escape(rp.redirect_uri))):
@@ -207,10 +191,7 @@ def test_a_passkey_from_the_button_lands_in_the_app(live_localhost, context, pag
     live = live_localhost
     passkey_registered(live, context, page, make_user)
     page.add_init_script(NO_AUTOFILL["not available"])
-    rp = relying_party(live, make_client, skip_consent=True)
-    violations = Violations(page)
-    with rp.serving():
-        page.goto(rp.url + "/start")
+    with from_the_app(live, page, make_client, skip_consent=True) as (rp, violations):
         assert "/login" in page.url
         with page.expect_navigation(url=re.compile(re.escape(rp.redirect_uri))):
             page.click("[data-webauthn=passkey] [data-webauthn-start]")
@@ -224,10 +205,7 @@ def test_a_logout_confirmed_on_the_page_returns_to_the_app(live, page, make_user
     redirects to the app's registered post-logout URI."""
     make_user(email=EMAIL, password=PASSWORD)
     make_user(email="ola@example.no", password=PASSWORD, name="Ola Nordmann")
-    rp = relying_party(live, make_client, skip_consent=True)
-    violations = Violations(page)
-    with rp.serving():
-        page.goto(rp.url + "/start")
+    with from_the_app(live, page, make_client, skip_consent=True) as (rp, violations):
         enter_email_and_password(page)
         assert_signed_in(page, rp, violations)
         id_token = rp.signed_in[0]["tokens"]["id_token"]

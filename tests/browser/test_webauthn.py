@@ -22,17 +22,10 @@ import time
 
 import pytest
 
-from tests.browser.conftest import screenshot, serving
+from tests.browser.conftest import screenshot
 
 EMAIL = "kari@example.no"
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def live_localhost(app, make_app):
-    """Like ``live``, with the issuer (and so the WebAuthn RP ID) on localhost."""
-    with serving(make_app, "localhost") as served:
-        yield served
 
 
 def authenticator(context, page, *, transport: str = "usb") -> tuple[object, str]:
