@@ -266,7 +266,9 @@ class IdentityProvider:
 
     # -- helpers used everywhere -------------------------------------------------
     def url(self, endpoint: str, **values: Any) -> str:
-        """An absolute URL built from the configured issuer (never the Host header)."""
+        """An absolute URL built from the configured issuer (never the Host header);
+        values that are None or empty are left out (``url("login.email", tx=None)``)."""
+        values = {k: v for k, v in values.items() if v is not None and v != ""}
         assert self.app is not None, "init_app() first"
         adapter = self.app.url_map.bind("issuer.invalid", script_name=self.script_root or "/")
         path = adapter.build(endpoint, values, force_external=False)

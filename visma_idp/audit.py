@@ -16,6 +16,7 @@ from typing import Any
 from blinker import Namespace
 from flask import current_app, has_request_context, request
 
+from .context import current_idp
 from .storage import AuditEvent, db
 
 log = logging.getLogger("visma_idp.audit")
@@ -49,7 +50,7 @@ def record(
     client_id: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    idp = current_app.extensions["visma_idp"]
+    idp = current_idp()
     ua = request.headers.get("User-Agent", "")[:400] if has_request_context() else None
     # subject and client_id may come straight from a request: cut them to their columns
     row = AuditEvent(

@@ -19,7 +19,9 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
+
+from .context import current_idp
 
 bp = Blueprint("health", __name__)
 log = logging.getLogger("visma_idp.health")
@@ -68,7 +70,7 @@ def _check_database_and_migrations(checks: dict[str, str]) -> None:
 def _check_signing_keys(checks: dict[str, str]) -> None:
     from .oidc.keys import ALGORITHMS
 
-    idp = current_app.extensions["visma_idp"]
+    idp = current_idp()
     try:
         # parsed once per process, cached KEY_CACHE_SECONDS; a probe never creates keys
         # (`db upgrade` and `serve` do, and so does the first request that signs)

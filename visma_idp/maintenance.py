@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import and_, delete, func, or_, select
 
+from .context import current_idp
 from .storage import (
     AccountToken,
     AuditEvent,
@@ -80,14 +80,11 @@ RULES: tuple[Rule, ...] = (
 AUDIT_RULE = Rule("audit_events", AuditEvent, AuditEvent.id, lambda cutoff, now: AuditEvent.at < cutoff)
 
 
-def _idp():
-    return current_app.extensions["visma_idp"]
-
 
 def purge(*, dry_run: bool = False, batch: int = BATCH) -> dict[str, int]:
     """Delete (or, with ``dry_run``, count) what the rules allow; return the
     number of rows per table. Runs in the app context; commits each batch."""
-    idp = _idp()
+    idp = current_idp()
     now = idp.clock.now()
     plan = [(rule, now - idp.settings["RETENTION_DAYS"] * DAY) for rule in RULES]
     audit_days = idp.settings["AUDIT_RETENTION_DAYS"]

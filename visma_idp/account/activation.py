@@ -22,11 +22,12 @@ silent quota (:func:`within_quota`) live here too.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from .. import audit
+from ..context import current_idp
 from ..password.challenge import human_check
 from ..storage import db, queries
 from . import addresses, tokens
@@ -38,14 +39,11 @@ MAX_EMAIL = 320
 RESEND_WINDOW = 3600  # seconds of ACTIVATION_RESEND_PER_EMAIL and _PER_IP
 
 
-def _idp():
-    return current_app.extensions["visma_idp"]
-
 
 def within_quota(key: str, limit: int, window: int) -> bool:
     """Count one request against ``key`` (shared throttle store: memory or
     Redis); False once ``limit`` requests were counted within ``window`` seconds."""
-    idp = _idp()
+    idp = current_idp()
     _count, wait = idp.throttle.store.take(key, idp.clock.time(), window,
                                            lambda count, _last, _now: 1 if count >= limit else 0)
     return wait == 0
@@ -115,7 +113,7 @@ def activate(token: str):
         tokens.redeem(token, (tokens.ACTIVATION,))
     except tokens.LinkInvalid as exc:  # used meanwhile by another click (refused() rolls the password back)
         return refused(exc, "activation")
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     user.activated_at = now
     user.email_verified = True
     user.updated_at = now
@@ -123,7 +121,7 @@ def activate(token: str):
     audit.record("account_activated", user_id=user.id, subject=user.email)
     db.session.commit()
     session["login_email"] = user.email
-    return redirect(_idp().url("activation.done"))
+    return redirect(current_idp().url("activation.done"))
 
 
 @bp.get("/activate/done")
@@ -145,14 +143,14 @@ def resend():
                                           "on this page has finished, then send the form again."))
     # the same work for every address before the answer: the quotas count, the
     # used challenge is committed (it cannot be posted again) ...
-    settings = _idp().settings
+    settings = current_idp().settings
     allowed = within_quota("activation-resend:email:" + email, settings["ACTIVATION_RESEND_PER_EMAIL"], RESEND_WINDOW)
     allowed = within_quota("activation-resend:ip:" + (request.remote_addr or "-"),
                            settings["ACTIVATION_RESEND_PER_IP"], RESEND_WINDOW) and allowed
     db.session.commit()
     # ... and what depends on the address runs once the answer has gone (deferred.py)
     after_answer(lambda: _resend(email, allowed), name="a request for a new activation link")
-    return redirect(_idp().url("activation.sent"))
+    return redirect(current_idp().url("activation.sent"))
 
 
 def _resend(email: str, allowed: bool) -> None:
@@ -175,7 +173,7 @@ def sent():
 
 
 def _signin_url(email: str | None) -> str:
-    idp = _idp()
+    idp = current_idp()
     return idp.url("login.password") if email else idp.url("login.email")
 
 

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_datetime, get_timezone_name
-from flask import current_app
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
 from .. import audit
+from ..context import current_idp
 from ..storage import AuditEvent, SsoSession, Token, db
 from .sessions import Revoked, revoke_everything
 
@@ -137,13 +137,10 @@ def zone_name(zone: ZoneInfo) -> str:
 
 # -- sessions ----------------------------------------------------------------
 
-def _idp():
-    return current_app.extensions["visma_idp"]
-
 
 def live_sessions(user_id: int) -> list[SsoSession]:
     """The user's sessions that are neither ended nor expired, most recently used first."""
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     return list(db.session.scalars(
         select(SsoSession)
         .where(SsoSession.user_id == user_id, SsoSession.ended_at.is_(None), SsoSession.expires_at > now)
@@ -161,7 +158,7 @@ def end_other_session(user_id: int, public_id: str, *, current_id: str) -> bool:
     """
     if not isinstance(public_id, str) or len(public_id) > 64:
         return False
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     ended = db.session.execute(
         update(SsoSession)
         .where(SsoSession.public_id == public_id, SsoSession.user_id == user_id, SsoSession.id != current_id,
@@ -190,7 +187,7 @@ def end_all_other_sessions(user_id: int, *, current: SsoSession) -> Revoked:
     Returns:
         What ended (``tokens`` counts the tokens revoked here).
     """
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     tokens = db.session.execute(
         update(Token)
         .where(Token.user_id == user_id, Token.revoked_at.is_(None),

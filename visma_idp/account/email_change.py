@@ -41,11 +41,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NoReturn
 
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import audit
+from ..context import current_idp
 from ..notify.messages import queue
 from ..storage import AccountToken, User, db
 from . import addresses, tokens
@@ -63,9 +63,6 @@ class EmailChangeError(Exception):
         super().__init__(code)
 
 
-def _idp():
-    return current_app.extensions["visma_idp"]
-
 
 def taken_by_other(address: str, user_id: int) -> bool:
     found = db.session.scalar(
@@ -75,7 +72,7 @@ def taken_by_other(address: str, user_id: int) -> bool:
 
 
 def requests_last_hour(user_id: int) -> int:
-    since = _idp().clock.now() - 3600
+    since = current_idp().clock.now() - 3600
     return db.session.scalar(
         select(func.count()).select_from(AccountToken)
         .where(AccountToken.user_id == user_id, AccountToken.kind == tokens.EMAIL_CHANGE,
@@ -87,7 +84,7 @@ def request_change(user: User, new_address: str) -> None:
     """Send the confirmation link to ``new_address`` and the notice to the
     current one; the caller commits. The same happens whether or not the
     address is free (see the module rules)."""
-    idp = _idp()
+    idp = current_idp()
     old = user.email
     confirm = tokens.issue(user, tokens.EMAIL_CHANGE, lifetime=idp.settings["EMAIL_CHANGE_LIFETIME"],
                            data={"email": new_address, "old": old}, void_kinds=(tokens.EMAIL_CHANGE,))
@@ -135,7 +132,7 @@ def confirm_change(raw: str | None) -> Changed:
         db.session.rollback()
         user = db.session.get(User, row.user_id)  # type: ignore[assignment]
         _conflict(user, new)
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     user.email_verified = True
     user.updated_at = now
     # reset and one-time login links went to the old address
@@ -170,7 +167,7 @@ def cancel_change(raw: str | None) -> Cancelled:
     row = tokens.redeem(raw, (tokens.EMAIL_CANCEL,))
     user = row.user
     old = str((row.data or {}).get("old") or "")
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     restored = kept_other = False
     if old and user.email != old:
         if taken_by_other(old, user.id):

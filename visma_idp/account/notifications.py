@@ -21,10 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
+from ..context import current_idp
 from ..notify.messages import queue
 from ..storage import ProfileChangeNotice, User, db
 
@@ -41,9 +41,6 @@ FIELD_LABELS = {
 
 FLUSH_LIMIT = 200
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 def field_label(name: str) -> str:
@@ -69,7 +66,7 @@ def record_profile_change(user: User, fields: Iterable[str]) -> ProfileChangeNot
     changed = list(dict.fromkeys(fields))
     if not changed:
         return None
-    idp = _idp()
+    idp = current_idp()
     now = idp.clock.now()
     window = idp.settings["NOTIFY_BATCH_SECONDS"]
     if window > 0:

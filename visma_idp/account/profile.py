@@ -20,11 +20,11 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from flask import current_app
 from flask_babel import gettext as _
 
 from .. import audit
 from ..config import LOCALES
+from ..context import current_idp
 from ..storage import User
 from . import notifications
 
@@ -125,7 +125,7 @@ def update_profile(user: User, values: dict[str, object]) -> list[str]:
         setattr(user, name, values[name])
     if "phone_number" in changed:
         user.phone_number_verified = False
-    user.updated_at = current_app.extensions["visma_idp"].clock.now()
+    user.updated_at = current_idp().clock.now()
     audit.record("profile_updated", user_id=user.id, subject=user.email, details={"fields": changed})
     notifications.record_profile_change(user, changed)
     return changed

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app
 from sqlalchemy import select
 
 from .. import audit
+from ..context import current_idp
 from ..storage import AccountToken, db, queries
 from . import tokens as links
 
@@ -52,7 +52,7 @@ class Revoked:
 
 
 def _now() -> int:
-    return current_app.extensions["visma_idp"].clock.now()
+    return current_idp().clock.now()
 
 
 def void_pending_links(user_id: int, *, reason: str, now: int | None = None) -> Voided:

@@ -39,10 +39,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..context import current_idp
 from ..crypto import digest, random_token
 from ..errors import VismaIdpError
 from ..storage import AccountToken, db
@@ -75,7 +75,7 @@ class IssuedLink:
 
 
 def _now() -> int:
-    return current_app.extensions["visma_idp"].clock.now()
+    return current_idp().clock.now()
 
 
 def issue(user, kind: str, *, lifetime: int, data: dict[str, Any] | None = None,

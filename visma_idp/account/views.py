@@ -14,10 +14,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import gettext as _
 
 from .. import audit
+from ..context import current_idp
 from ..login.session import current_session, end_current_session
 from ..notify.messages import queue
 from ..password.service import set_new_password
@@ -33,19 +34,16 @@ DONE_KEY = "account_done"
 CANCELLED_KEY = "email_change_cancelled"  # for the next page: a pending email change the password change cancelled
 
 
-def _idp():
-    return current_app.extensions["visma_idp"]
-
 
 def _to_sign_in():
-    return redirect(_idp().url("login.email"), 303 if request.method == "POST" else 302)
+    return redirect(current_idp().url("login.email"), 303 if request.method == "POST" else 302)
 
 
 def _back(section: str, done: str, **values: Any):
     """PRG: remember the confirmation for the next view of the page, go back to it."""
     session[DONE_KEY] = {"key": done, "section": section, **values}
     anchor = "email-title" if section == "email" else section
-    return redirect(_idp().url("account.details") + "#" + anchor, 303)
+    return redirect(current_idp().url("account.details") + "#" + anchor, 303)
 
 
 def _done_message(done: dict[str, Any] | None) -> dict[str, str] | None:
@@ -103,7 +101,7 @@ def _page(sess: SsoSession, *, status: int = 200, profile: ProfileForm | None = 
         "account.html", user=user, sess=sess,
         profile=profile or ProfileForm.of_user(user, _current_locale()),
         errors=errors or {}, values=values or {}, done=done, sessions=sessions, events=events,
-        zone=activity.zone_name(zone), email_hours=max(1, _idp().settings["EMAIL_CHANGE_LIFETIME"] // 3600),
+        zone=activity.zone_name(zone), email_hours=max(1, current_idp().settings["EMAIL_CHANGE_LIFETIME"] // 3600),
     )
     return body, status, headers or {}
 
@@ -111,7 +109,7 @@ def _page(sess: SsoSession, *, status: int = 200, profile: ProfileForm | None = 
 def _current_locale() -> str:
     from flask_babel import get_locale
 
-    return str(get_locale() or _idp().settings["DEFAULT_LOCALE"])
+    return str(get_locale() or current_idp().settings["DEFAULT_LOCALE"])
 
 
 def _signed_in() -> SsoSession | None:
@@ -132,8 +130,8 @@ def _form_url_get():
     """A form URL opened with GET (the language switcher on an error page): go to the page."""
     lang = request.args.get("lang")
     if lang:
-        return redirect(_idp().url("account.details", lang=lang))
-    return redirect(_idp().url("account.details"))
+        return redirect(current_idp().url("account.details", lang=lang))
+    return redirect(current_idp().url("account.details"))
 
 
 def _form_post(view):
@@ -176,7 +174,7 @@ def notification_settings(sess: SsoSession):
     wanted = request.form.get("notify_profile_changes") == "on"
     if user.notify_profile_changes != wanted:
         user.notify_profile_changes = wanted
-        user.updated_at = _idp().clock.now()
+        user.updated_at = current_idp().clock.now()
         audit.record("notification_settings_changed", user_id=user.id, subject=user.email,
                      details={"notify_profile_changes": wanted})
     db.session.commit()
@@ -188,7 +186,7 @@ def notification_settings(sess: SsoSession):
 def _check_current_password(user: User, secret: str, failed_event: str):
     """Verify the current password, throttled with the login's per-account
     budget. Returns None when it is right, else (message, status, headers)."""
-    idp = _idp()
+    idp = current_idp()
     ip = request.remote_addr
     verdict = idp.throttle.attempt(user.email, ip)
     if not verdict.allowed:
@@ -242,7 +240,7 @@ def change_password(sess: SsoSession):
         if wrong.mismatch:
             errors["password.again"] = _("The two passwords are not the same.")
         return _page(sess, status=400, errors=errors)
-    user.updated_at = _idp().clock.now()
+    user.updated_at = current_idp().clock.now()
     # everyone else is signed out, every app must sign in again, and so must this browser
     # (and every pending link that would change the account dies: sessions.py)
     revoked = revoke_everything(user.id, keep_session_id=sess.id, tokens=True, reason="password_changed")
@@ -253,7 +251,7 @@ def change_password(sess: SsoSession):
     session["login_email"] = user.email  # the sign-in page starts with the address filled in
     if revoked.email_change:
         session[CANCELLED_KEY] = revoked.email_change
-    return redirect(_idp().url("account.password_changed"), 303)
+    return redirect(current_idp().url("account.password_changed"), 303)
 
 
 @bp.get("/account/password/changed")
@@ -282,7 +280,7 @@ def change_email(sess: SsoSession):
         errors["email.current"] = _("Enter your current password.")
     if errors:
         return _page(sess, status=400, errors=errors, values=values)
-    if email_change.requests_last_hour(user.id) >= _idp().settings["EMAIL_CHANGES_PER_HOUR"]:
+    if email_change.requests_last_hour(user.id) >= current_idp().settings["EMAIL_CHANGES_PER_HOUR"]:
         return _page(sess, status=429, values=values, headers={"Retry-After": "3600"},
                      errors={"email.new": _("You asked to change your address too many times. "
                                             "Try again in an hour.")})
@@ -293,7 +291,7 @@ def change_email(sess: SsoSession):
     assert new is not None
     email_change.request_change(user, new)
     db.session.commit()
-    hours = max(1, _idp().settings["EMAIL_CHANGE_LIFETIME"] // 3600)
+    hours = max(1, current_idp().settings["EMAIL_CHANGE_LIFETIME"] // 3600)
     return _back("email", "email_sent", email=new, hours=hours)
 
 

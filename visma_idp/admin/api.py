@@ -37,11 +37,12 @@ Rules:
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from ..account import addresses
+from ..context import current_idp
 from ..factors import admin_codes
 from ..oidc.server import find_token
 from ..storage import db
@@ -81,7 +82,7 @@ def _token_user():
     header = request.headers.get("Authorization", "")
     if header[:7].lower() != "bearer " or not header[7:].strip():
         return None, _bearer_error(401, None, _("Send an access token: Authorization: Bearer <token>."))
-    info = find_token(current_app.extensions["visma_idp"], header[7:].strip(), "access_token")
+    info = find_token(current_idp(), header[7:].strip(), "access_token")
     row = info.get("_row") if info else None
     if (info is None or info.get("token_type") != "Bearer" or row is None or row.kind != "access"
             or row.user is None or row.user.status != "active" or row.user.sub != info.get("sub")):

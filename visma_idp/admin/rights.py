@@ -27,10 +27,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from flask import current_app
 from sqlalchemy import select
 
 from .. import audit
+from ..context import current_idp
 from ..storage import AdminRight, User, db
 from .service import InvalidInput
 
@@ -114,7 +114,7 @@ def grant(user: User, right: str, new_domains: Iterable[str]) -> AdminRight:
     if not wanted:
         raise InvalidInput("give at least one domain")
     row = _row(user, right)
-    now = current_app.extensions["visma_idp"].clock.now()
+    now = current_idp().clock.now()
     if row is None:
         row = AdminRight(user_id=user.id, right=right, domains=wanted, granted_at=now)
         db.session.add(row)

@@ -6,10 +6,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 
 from .. import audit
+from ..context import current_idp
 from ..errors import VismaIdpError
 from ..oidc.client_assertion import public_keys
 from ..oidc.keys import ALGORITHMS
@@ -21,9 +21,6 @@ AUTH_METHODS = {"client_secret_basic", "client_secret_post", "private_key_jwt", 
 class InvalidInput(VismaIdpError):
     """Bad input to an admin operation; the message says which and why."""
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 def parse_email(value: object) -> str:
@@ -55,7 +52,7 @@ def create_user(email: str, name: str, password: str | None = None, *, invite: b
     email = parse_email(email)
     if db.session.scalar(select(User).where(User.email == email)) is not None:
         raise InvalidInput(f"a user with email {email} already exists")
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     claims.setdefault("email_verified", password is not None)
     user = User(email=email, name=name or "", created_at=now, updated_at=now, **claims)
     if password is not None:
@@ -103,7 +100,7 @@ def _send_welcome(user: User, *, again: bool = False) -> None:
     from ..account import tokens
     from ..notify import messages
 
-    idp = _idp()
+    idp = current_idp()
     lifetime = idp.settings["ACTIVATION_LIFETIME"]
     link = tokens.issue(user, tokens.ACTIVATION, lifetime=lifetime, void_kinds=(tokens.ACTIVATION,))
     messages.queue("welcome", to=user.email, user=user, again=again,
@@ -176,7 +173,7 @@ def create_client(
     plain_secret = None
     if method in ("client_secret_basic", "client_secret_post"):
         plain_secret = secret or secrets.token_urlsafe(32)
-    idp = _idp()
+    idp = current_idp()
     client = Client(
         client_id=client_id,
         secret_digest=idp.secrets.keyed_digest(plain_secret) if plain_secret else None,

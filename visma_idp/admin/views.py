@@ -17,10 +17,11 @@ Rules:
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request
+from flask import Blueprint, redirect, render_template, request
 
 from .. import audit
 from ..account import activity, addresses
+from ..context import current_idp
 from ..factors import admin_codes
 from ..login.session import current_session
 from ..storage import db
@@ -28,9 +29,6 @@ from . import rights
 
 bp = Blueprint("admin", __name__)
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 def _page(admin, held: list[str], *, status: int = 200, email: str = "", error: str | None = None,
@@ -43,7 +41,7 @@ def _page(admin, held: list[str], *, status: int = 200, email: str = "", error: 
             "until": activity.format_time(issued.expires_at, zone), "until_iso": activity.iso_time(issued.expires_at),
             "zone": activity.zone_name(zone),
         }
-    minutes = max(1, _idp().settings["ONE_TIME_CODE_LIFETIME"] // 60)
+    minutes = max(1, current_idp().settings["ONE_TIME_CODE_LIFETIME"] // 60)
     return render_template("admin_one_time_codes.html", admin=admin, domains=held, email=email, error=error,
                            issued=shown, minutes=minutes), status
 
@@ -52,7 +50,7 @@ def _page(admin, held: list[str], *, status: int = 200, email: str = "", error: 
 def one_time_codes():
     from ..factors.views import require_recent_password
 
-    idp = _idp()
+    idp = current_idp()
     sess = current_session()
     if sess is None:
         return redirect(idp.url("login.email"), 303 if request.method == "POST" else 302)

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..context import current_idp
+
 # RFC 8176 authentication method reference values used here
 AMR_PASSWORD = "pwd"
 AMR_OTP = "otp"  # a one-time code: authenticator app, recovery code, admin-issued code
@@ -139,8 +141,6 @@ def factor_touched(user) -> None:
     """A factor was added, removed or changed: note the time (it voids
     "remember this browser") and clear a pending must-enrol flag when the
     user now has one. The caller commits."""
-    from flask import current_app
-
-    user.factors_changed_at = current_app.extensions["visma_idp"].clock.now()
+    user.factors_changed_at = current_idp().clock.now()
     if user.must_enrol_factor and has_second_factor(user):
         user.must_enrol_factor = False

@@ -41,7 +41,6 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
@@ -49,6 +48,7 @@ from sqlalchemy import select, update
 from .. import audit
 from ..account.addresses import AddressError, as_typed
 from ..account.addresses import parse as parse_address
+from ..context import current_idp
 from ..errors import VismaIdpError
 from ..storage import OneTimeCode, User, db, queries
 from . import AMR_OTP, Method, MethodRefused, Verified, register
@@ -94,12 +94,9 @@ class IssuedCode:
     row_id: int
 
 
-def _idp():
-    return current_app.extensions["visma_idp"]
-
 
 def _digest(normalised: str) -> str:
-    return _idp().secrets.keyed_digest(_DIGEST_PREFIX + normalised)
+    return current_idp().secrets.keyed_digest(_DIGEST_PREFIX + normalised)
 
 
 def new_code() -> str:
@@ -123,7 +120,7 @@ def normalise(value: str | None) -> str | None:
 
 def live_code(user) -> OneTimeCode | None:
     """The user's unused, unexpired code, if any."""
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     return db.session.scalar(
         select(OneTimeCode)
         .where(OneTimeCode.user_id == user.id, OneTimeCode.used_at.is_(None), OneTimeCode.expires_at > now)
@@ -168,7 +165,7 @@ def issue(admin: User | None, target: User, *, via: str = "cli") -> IssuedCode:
             raise _refuse("outside_domain", admin, target.email, via)
     if target.status != "active":
         raise _refuse("not_active", admin, target.email, via, target)
-    idp = _idp()
+    idp = current_idp()
     now = idp.clock.now()
     # a new code voids the older live ones
     db.session.execute(
@@ -240,7 +237,7 @@ def _verify(user, form: Mapping[str, str]) -> Verified:
     code = normalise(form.get("code"))
     if code is None:
         raise MethodRefused(_("Enter the 10-character one-time code your administrator gave you."), 400)
-    idp = _idp()
+    idp = current_idp()
     now = idp.clock.now()
     row = db.session.scalar(select(OneTimeCode).where(OneTimeCode.digest == _digest(code),
                                                       OneTimeCode.user_id == user.id))

@@ -11,16 +11,13 @@ Rules:
 
 from __future__ import annotations
 
-from flask import current_app, redirect, render_template
+from flask import redirect, render_template
 
 from .. import audit
+from ..context import current_idp
 from ..login import second_step
 from ..notify import messages
 from . import Verified, factor_touched
-
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 def after_enrolment(user, factor, verified: Verified):
@@ -40,7 +37,7 @@ def after_enrolment(user, factor, verified: Verified):
     db.session.commit()
     if codes:
         return render_template("recovery_codes_new.html", user=user, codes=codes, first=True,
-                               continue_url=_idp().url("factors.continue_after_enrolment"))
+                               continue_url=current_idp().url("factors.continue_after_enrolment"))
     return continue_after_enrolment_response(user)
 
 
@@ -49,7 +46,7 @@ def continue_after_enrolment_response(user):
     state = second_step.pending()
     if state is not None and state.get("stage") == "enrolled" and state.get("uid") == user.id:
         return second_step.finish_enrolled(user, state)
-    return redirect(_idp().url("factors.overview"))
+    return redirect(current_idp().url("factors.overview"))
 
 
 def after_removal(user, factor) -> None:

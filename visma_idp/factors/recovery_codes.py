@@ -20,7 +20,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -28,6 +27,7 @@ from sqlalchemy import delete, func, select, update
 
 from .. import audit
 from ..audit import client_ip
+from ..context import current_idp
 from ..notify import messages
 from ..storage import RecoveryCode, db
 from . import AMR_OTP, Method, MethodRefused, Verified, register
@@ -36,9 +36,6 @@ ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"  # no 0 o 1 i l
 LENGTH = 10
 COUNT = 10
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 def normalise(code: str | None) -> str:
@@ -56,7 +53,7 @@ def shown(raw: str) -> str:
 
 
 def _digest(user_id: int, normalised: str) -> str:
-    return _idp().secrets.keyed_digest(f"recovery:{user_id}:{normalised}")
+    return current_idp().secrets.keyed_digest(f"recovery:{user_id}:{normalised}")
 
 
 def remaining(user) -> int:
@@ -69,7 +66,7 @@ def remaining(user) -> int:
 def generate(user) -> list[str]:
     """Void every code of the user and make :data:`COUNT` new ones; returns them
     as shown to the user (the only time they exist). The caller commits."""
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id),
                        execution_options={"synchronize_session": False})
     codes: list[str] = []
@@ -99,7 +96,7 @@ def use(user, code: str | None) -> int | None:
     value = normalise(code)
     if not value:
         return None
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     result = db.session.execute(
         update(RecoveryCode)
         .where(RecoveryCode.user_id == user.id, RecoveryCode.digest == _digest(user.id, value),

@@ -11,10 +11,11 @@ Rules:
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, render_template
 from flask_babel import gettext as _
 
 from .. import audit
+from ..context import current_idp
 from ..notify import messages
 from ..storage import db
 from . import has_second_factor, recovery_codes
@@ -24,9 +25,6 @@ bp = Blueprint("recovery", __name__)
 
 PAGE_PATH = "/account/security/recovery"
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 @bp.app_template_global("recovery_codes_left")
@@ -62,4 +60,4 @@ def regenerate():
     messages.queue("recovery_codes_changed", to=user.email, user=user)
     db.session.commit()
     return render_template("recovery_codes_new.html", user=user, codes=codes, first=False,
-                           continue_url=_idp().url("factors.overview"))
+                           continue_url=current_idp().url("factors.overview"))

@@ -38,13 +38,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, has_request_context, request
+from flask import has_request_context, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy import select, update
 
 from .. import audit
+from ..context import current_idp
 from ..notify.sms import SmsNotSent, sender_for
 from ..storage import Factor, SmsCode, db
 from . import AMR_SMS, Method, MethodRefused, Verified, register
@@ -72,9 +73,6 @@ _TWO_DIGIT_CODES = frozenset(
 )
 BULLET = "\u2022"
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 class SmsThrottled(MethodRefused):
@@ -157,7 +155,7 @@ def _limit_wait(limit: int, window: int):
 
 
 def _throttle_keys(user, phone: str) -> list[tuple[str, str, int, int]]:
-    idp = _idp()
+    idp = current_idp()
     number_key = idp.secrets.keyed_digest("sms-number:" + phone)[:32]
     return [
         ("number", f"sms:num:{number_key}", idp.settings["SMS_PER_NUMBER"], NUMBER_WINDOW),
@@ -168,7 +166,7 @@ def _throttle_keys(user, phone: str) -> list[tuple[str, str, int, int]]:
 def _take_quota(user, phone: str) -> tuple[str, int] | None:
     """Count one text message against the number and the account; on a
     limit, (which limit, seconds to wait) and nothing counted for it."""
-    idp = _idp()
+    idp = current_idp()
     store, now = idp.throttle.store, idp.clock.time()
     keys = _throttle_keys(user, phone)
     for scope, key, limit, window in keys:  # look first, so a refusal counts nowhere
@@ -190,7 +188,7 @@ def _text(purpose: str, code: str) -> str:
     else:
         line = _("%(code)s is your Visma IdP sign-in code. It is valid for %(minutes)d minutes. "
                  "Never give it to anyone.", code=code, minutes=minutes)
-    host = urlsplit(_idp().issuer).hostname or ""
+    host = urlsplit(current_idp().issuer).hostname or ""
     # the last line lets phones offer the code to this site only (origin-bound one-time codes)
     return f"{line}\n\n@{host} #{code}"
 
@@ -202,7 +200,7 @@ def send_code(user, phone: str, *, purpose: str, factor_id: int | None = None) -
         MethodRefused: 429 over a sending limit (nothing sent), 503 when the
             SMS provider did not take the message (the code is void).
     """
-    idp = _idp()
+    idp = current_idp()
     now = idp.clock.now()
     refused = _take_quota(user, phone)
     if refused is not None:
@@ -258,7 +256,7 @@ def check_code(user, entered: str | None, *, purpose: str) -> SmsCode:
         MethodRefused: 400 malformed or wrong (with the tries left), 410 no
             live code (expired, used, dead after :data:`MAX_TRIES`).
     """
-    idp = _idp()
+    idp = current_idp()
     now = idp.clock.now()
     digits = _BLANKS.sub("", (entered or "")[:MAX_INPUT])
     if not _CODE_RE.fullmatch(digits):
@@ -312,7 +310,7 @@ def _chosen(user, factors: list[Factor]) -> Factor:
             if str(f.id) == wanted:
                 return f
     latest = newest_code(user, PURPOSE_SIGNIN)
-    if latest is not None and is_live(latest, _idp().clock.now()):
+    if latest is not None and is_live(latest, current_idp().clock.now()):
         for f in factors:
             if f.id == latest.factor_id:
                 return f
@@ -328,7 +326,7 @@ def signin_context(user, factor: Factor | None = None, **extra: Any) -> dict[str
     if factor is None:
         factor = _chosen(user, factors)
     latest = newest_code(user, PURPOSE_SIGNIN)
-    live = is_live(latest, _idp().clock.now()) and latest is not None and latest.factor_id == factor.id
+    live = is_live(latest, current_idp().clock.now()) and latest is not None and latest.factor_id == factor.id
     return {
         "masked": mask(factor.phone), "factor_id": factor.id, "minutes": CODE_LIFETIME // 60, "live": live,
         "others": [{"id": f.id, "masked": mask(f.phone)} for f in factors if f.id != factor.id],
@@ -341,7 +339,7 @@ def _prepare(user) -> dict[str, Any]:
     if not factors:
         raise MethodRefused(_("You have no phone number for text messages."), 409)
     factor = _chosen(user, factors)
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     latest = newest_code(user, PURPOSE_SIGNIN)
     if (is_live(latest, now) and latest is not None and latest.factor_id == factor.id
             and now - latest.created_at < QUIET_SECONDS):

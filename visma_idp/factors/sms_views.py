@@ -17,10 +17,11 @@ Rules:
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request
+from flask import Blueprint, redirect, render_template, request
 from flask_babel import gettext as _
 
 from .. import audit
+from ..context import current_idp
 from ..login import second_step
 from ..storage import Factor, SmsCode, db
 from . import AMR_SMS, MethodRefused, Verified, sms
@@ -33,9 +34,6 @@ ENROL_PATH = "/account/security/sms"
 VERIFY_PATH = ENROL_PATH + "/verify"
 RESEND_WINDOW = 3600  # a number waiting for its code can get a new one for this long
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 @bp.app_template_global("sms_mask")
@@ -51,7 +49,7 @@ def _enrol_page(user, sess, *, phone: str = "", error: str | None = None, status
 
 def _verify_page(user, sess, code: SmsCode, *, error: str | None = None, notice: str | None = None,
                  status: int = 200):
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     return render_template(
         "sms_verify_phone.html", user=user, enrol_mode=sess is None, phone=code.phone,
         minutes=sms.CODE_LIFETIME // 60, live=sms.is_live(code, now), error=error, notice=notice,
@@ -67,7 +65,7 @@ def _with_retry_after(resp, status: int, exc: MethodRefused):
 def _waiting(user) -> SmsCode | None:
     """The newest enrolment code, if the number it went to may still be confirmed or get a new code."""
     code = sms.newest_code(user, sms.PURPOSE_ENROL)
-    if code is None or code.used_at is not None or _idp().clock.now() - code.created_at > RESEND_WINDOW:
+    if code is None or code.used_at is not None or current_idp().clock.now() - code.created_at > RESEND_WINDOW:
         return None
     return code
 
@@ -111,7 +109,7 @@ def send():
     except MethodRefused as exc:
         resp, status = _enrol_page(user, sess, phone=raw, status=exc.status, error=exc.message)
         return _with_retry_after(resp, status, exc)
-    return redirect(_idp().url("sms.verify_phone"), code=303)
+    return redirect(current_idp().url("sms.verify_phone"), code=303)
 
 
 @bp.get(VERIFY_PATH)
@@ -121,14 +119,14 @@ def verify_phone():
         return back
     code = _waiting(user)
     if code is None:
-        return redirect(_idp().url("sms.enrol"))
+        return redirect(current_idp().url("sms.enrol"))
     notice = _("We sent a new code.") if request.args.get("sent") == "1" else None
     return _verify_page(user, sess, code, notice=notice)
 
 
 @bp.post(VERIFY_PATH)
 def confirm():
-    idp = _idp()
+    idp = current_idp()
     user, sess, back = gate(VERIFY_PATH)
     if back is not None:
         return back
@@ -164,13 +162,13 @@ def resend():
         return back
     waiting = _waiting(user)
     if waiting is None:
-        return redirect(_idp().url("sms.enrol"))
+        return redirect(current_idp().url("sms.enrol"))
     try:
         sms.send_code(user, waiting.phone, purpose=sms.PURPOSE_ENROL)
     except MethodRefused as exc:
         resp, status = _verify_page(user, sess, waiting, error=exc.message, status=exc.status)
         return _with_retry_after(resp, status, exc)
-    return redirect(_idp().url("sms.verify_phone", sent="1"), code=303)
+    return redirect(current_idp().url("sms.verify_phone", sent="1"), code=303)
 
 
 # -- removal ---------------------------------------------------------------------------
@@ -193,4 +191,4 @@ def remove(factor_id: int):
     db.session.query(SmsCode).filter(SmsCode.factor_id == factor.id).delete(synchronize_session=False)
     db.session.delete(factor)
     db.session.commit()
-    return redirect(_idp().url("factors.overview"), code=303)
+    return redirect(current_idp().url("factors.overview"), code=303)

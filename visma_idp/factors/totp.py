@@ -22,12 +22,12 @@ from collections.abc import Mapping
 
 import pyotp
 import segno
-from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from sqlalchemy import or_, select, update
 
+from ..context import current_idp
 from ..storage import Factor, db
 from . import AMR_OTP, Method, MethodRefused, Verified, register
 
@@ -39,9 +39,6 @@ SECRET_CHARS = 32  # base32: 5 bits each, 160 bits
 ENROL_LIFETIME = 900  # seconds an unconfirmed secret stays usable
 
 
-def _idp():
-    return current_app.extensions["visma_idp"]
-
 
 # -- secrets ----------------------------------------------------------------------------
 
@@ -52,13 +49,13 @@ def new_secret() -> str:
 
 
 def seal(secret: str) -> str:
-    return _idp().secrets.encrypt(secret.encode("ascii"))
+    return current_idp().secrets.encrypt(secret.encode("ascii"))
 
 
 def unseal(factor: Factor) -> str:
     if not factor.secret_enc:
         return ""
-    return _idp().secrets.decrypt(factor.secret_enc).decode("ascii")
+    return current_idp().secrets.decrypt(factor.secret_enc).decode("ascii")
 
 
 def grouped(secret: str) -> str:
@@ -68,7 +65,7 @@ def grouped(secret: str) -> str:
 
 def provisioning_uri(secret: str, account: str) -> str:
     """The ``otpauth://`` URI an app reads from the QR code."""
-    issuer = _idp().settings["TOTP_ISSUER"]
+    issuer = current_idp().settings["TOTP_ISSUER"]
     return pyotp.TOTP(secret, digits=DIGITS, interval=STEP_SECONDS).provisioning_uri(
         name=account, issuer_name=issuer)
 
@@ -96,7 +93,7 @@ def normalise(code: str | None) -> str:
 
 
 def current_step(at: float | None = None) -> int:
-    return int((_idp().clock.time() if at is None else at) // STEP_SECONDS)
+    return int((current_idp().clock.time() if at is None else at) // STEP_SECONDS)
 
 
 def matching_step(secret: str, code: str, *, at: float | None = None) -> int | None:
@@ -141,7 +138,7 @@ def pending_enrolment(user) -> Factor:
     """The user's unconfirmed authenticator (made within ``ENROL_LIFETIME``),
     or a new one with a fresh secret; older unconfirmed ones are removed.
     The caller commits."""
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     rows = list(db.session.scalars(
         select(Factor).where(Factor.user_id == user.id, Factor.kind == KIND, Factor.confirmed_at.is_(None))
         .order_by(Factor.id.desc())
@@ -168,7 +165,7 @@ def find_pending(user, factor_id) -> Factor | None:
     row = db.session.get(Factor, fid)
     if row is None or row.user_id != user.id or row.kind != KIND or row.confirmed_at is not None:
         return None
-    if _idp().clock.now() - row.created_at > ENROL_LIFETIME:
+    if current_idp().clock.now() - row.created_at > ENROL_LIFETIME:
         return None
     return row
 
@@ -178,7 +175,7 @@ def confirm(factor: Factor, *, name: str, step: int) -> bool:
     result = db.session.execute(
         update(Factor)
         .where(Factor.id == factor.id, Factor.confirmed_at.is_(None))
-        .values(confirmed_at=_idp().clock.now(), last_step=step, name=name),
+        .values(confirmed_at=current_idp().clock.now(), last_step=step, name=name),
         execution_options={"synchronize_session": False},
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

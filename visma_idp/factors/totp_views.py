@@ -13,12 +13,13 @@ Rules:
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request
+from flask import Blueprint, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from .. import audit
 from ..account import activity
+from ..context import current_idp
 from ..login import second_step
 from ..storage import Factor, db
 from . import AMR_OTP, Verified, totp
@@ -31,9 +32,6 @@ NAME_MAX = 60
 DEFAULT_NAME = _l("Authenticator app")
 ENROL_PATH = "/account/security/totp"
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 @bp.app_template_global("factor_when")
@@ -49,7 +47,7 @@ def _enrol_page(user, sess, factor: Factor, *, name: str | None = None, error: s
     return render_template(
         "totp_enrol.html", user=user, enrol_mode=sess is None, factor_id=factor.id,
         qr=totp.qr_svg(uri, _("QR code with the key for your authenticator app")),
-        key_text=totp.grouped(secret), uri=uri, issuer=_idp().settings["TOTP_ISSUER"],
+        key_text=totp.grouped(secret), uri=uri, issuer=current_idp().settings["TOTP_ISSUER"],
         name=str(DEFAULT_NAME) if name is None else name, name_max=NAME_MAX, error=error, name_error=name_error,
     ), status
 
@@ -78,7 +76,7 @@ def _clean_name(raw: str | None) -> str:
 
 @bp.post(ENROL_PATH)
 def confirm():
-    idp = _idp()
+    idp = current_idp()
     user, sess, back = gate(ENROL_PATH)
     if back is not None:
         return back
@@ -175,4 +173,4 @@ def remove(factor_id: int):
     after_removal(user, factor)
     db.session.delete(factor)
     db.session.commit()
-    return redirect(_idp().url("factors.overview"))
+    return redirect(current_idp().url("factors.overview"))

@@ -13,19 +13,17 @@ Rules:
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import audit
+from ..context import current_idp
 from ..login import second_step
 from ..storage import Factor, db
 
 bp = Blueprint("factors", __name__)
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 def actor():
@@ -34,7 +32,7 @@ def actor():
 
 
 def password_is_recent(sess) -> bool:
-    idp = _idp()
+    idp = current_idp()
     if sess is not None:
         at = sess.password_at
     else:
@@ -53,11 +51,11 @@ def require_recent_password(sess, back_to: str):
     """
     if password_is_recent(sess):
         return None
-    return redirect(_idp().url("factors.confirm_password", next=back_to))
+    return redirect(current_idp().url("factors.confirm_password", next=back_to))
 
 
 def to_sign_in():
-    return redirect(_idp().url("login.email"))
+    return redirect(current_idp().url("login.email"))
 
 
 def gate(back_to: str):
@@ -110,7 +108,7 @@ def _safe_path(value: str | None) -> str:
 
 @bp.route("/account/confirm-password", methods=["GET", "POST"])
 def confirm_password():
-    idp = _idp()
+    idp = current_idp()
     user, sess = actor()
     if user is None:
         return to_sign_in()

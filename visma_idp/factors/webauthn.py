@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, g, request, session
+from flask import g, request, session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -68,6 +68,7 @@ from webauthn.helpers.structs import (
 )
 
 from .. import audit
+from ..context import current_idp
 from ..crypto import derive_key, digest
 from ..storage import Factor, db, queries
 from . import AMR_HARDWARE_KEY, AMR_SOFTWARE_KEY, AMR_USER_PRESENCE, Method, MethodRefused, Verified, register
@@ -99,27 +100,24 @@ class Refused(Exception):
         super().__init__(reason)
 
 
-def _idp():
-    return current_app.extensions["visma_idp"]
-
 
 # -- the relying party ---------------------------------------------------------------
 
 
 def rp_id() -> str:
-    configured = _idp().settings["WEBAUTHN_RP_ID"]
-    return configured or (urlsplit(_idp().issuer).hostname or "")
+    configured = current_idp().settings["WEBAUTHN_RP_ID"]
+    return configured or (urlsplit(current_idp().issuer).hostname or "")
 
 
 def rp_name() -> str:
-    return _idp().settings["WEBAUTHN_RP_NAME"]
+    return current_idp().settings["WEBAUTHN_RP_NAME"]
 
 
 def origins() -> list[str]:
-    configured = _idp().settings["WEBAUTHN_ORIGINS"]
+    configured = current_idp().settings["WEBAUTHN_ORIGINS"]
     if configured:
         return [o.rstrip("/") for o in configured.split()]
-    return [_idp().issuer_origin]
+    return [current_idp().issuer_origin]
 
 
 def user_handle(user) -> bytes:
@@ -131,11 +129,11 @@ def user_handle(user) -> bytes:
 
 
 def passkey_cookie_name() -> str:
-    return ("__Host-" if _idp().secure_cookies else "") + PASSKEY_COOKIE
+    return ("__Host-" if current_idp().secure_cookies else "") + PASSKEY_COOKIE
 
 
 def _passkey_serializer() -> URLSafeSerializer:
-    key = derive_key(_idp().settings["SECRET_KEY"], "passkey-challenge").hex()
+    key = derive_key(current_idp().settings["SECRET_KEY"], "passkey-challenge").hex()
     return URLSafeSerializer(key, salt="visma_idp.passkey")
 
 
@@ -145,7 +143,7 @@ def set_passkey_cookie(response):
     value = g.pop("passkey_state", None)
     if value is None:
         return response
-    idp = _idp()
+    idp = current_idp()
     if value:
         response.set_cookie(passkey_cookie_name(), value, max_age=CHALLENGE_LIFETIME, path="/",
                             secure=idp.secure_cookies, httponly=True, samesite="Lax")
@@ -157,7 +155,7 @@ def set_passkey_cookie(response):
 
 def _new_challenge(ceremony: str, user_id: int | None, **extra: Any) -> bytes:
     challenge = secrets.token_bytes(32)
-    state = {"c": bytes_to_base64url(challenge), "u": user_id, "at": _idp().clock.now(), **extra}
+    state = {"c": bytes_to_base64url(challenge), "u": user_id, "at": current_idp().clock.now(), **extra}
     if ceremony == "passkey":
         g.passkey_state = _passkey_serializer().dumps(state)
         return challenge
@@ -197,7 +195,7 @@ def _take_challenge(ceremony: str, user_id: int | None) -> tuple[bytes, dict[str
     state = _stored_state(ceremony)
     if not isinstance(state, dict) or not isinstance(state.get("c"), str) or state.get("u") != user_id:
         raise _expired()
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     at = int(state.get("at") or 0)
     if now - at > CHALLENGE_LIFETIME or now < at:
         raise _expired()
@@ -359,7 +357,7 @@ def finish_registration(user, raw: str | None) -> Registered:
     if db.session.scalar(select(Factor.id).where(Factor.credential_id == credential_id)) is not None:
         raise Refused(_("This security key or passkey is already registered."), "already_registered", 409)
     transports = sorted({t.value for t in credential.response.transports or []})
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     factor = Factor(
         user_id=user.id, kind=KIND, name=str(state.get("n") or kind_label(kind))[:MAX_NAME],
         created_at=now, confirmed_at=now, credential_id=credential_id,
@@ -433,7 +431,7 @@ def _check_assertion(factor: Factor, value: dict[str, Any], challenge: bytes, *,
             credential.response.user_handle, user_handle(factor.user)):
         raise _not_verified()
     new, old = verification.new_sign_count, factor.sign_count or 0
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     if (new or old) and new <= old:
         audit.record("webauthn_counter_regressed", outcome="failure", user_id=factor.user_id,
                      details={"factor_id": factor.id, "stored": old, "received": new})

@@ -25,6 +25,7 @@ from flask import Blueprint, current_app, redirect, render_template, request
 from flask_babel import gettext as _
 
 from .. import audit
+from ..context import current_idp
 from ..login import second_step
 from ..login.session import get_transaction
 from ..oidc.checks.acr import ACR_PHISHING_RESISTANT
@@ -38,14 +39,11 @@ bp = Blueprint("webauthn", __name__)
 bp.after_request(wa.set_passkey_cookie)
 
 
-def _idp():
-    return current_app.extensions["visma_idp"]
-
 
 def _overview(done: str | None = None):
     if done:
         say_done(done)
-    return redirect(_idp().url("factors.overview"))
+    return redirect(current_idp().url("factors.overview"))
 
 
 @bp.app_template_global("webauthn_keys")
@@ -207,7 +205,7 @@ def _email_page(tx_id: str | None, message: str, status: int):
 
 @bp.post("/login/passkey")
 def passkey_login():
-    idp = _idp()
+    idp = current_idp()
     tx_id = request.form.get("tx") or None
     if tx_id and get_transaction(tx_id) is None:
         tx_id = None

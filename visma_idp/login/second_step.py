@@ -33,12 +33,13 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session
+from flask import Blueprint, g, redirect, render_template, request, session
 from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from itsdangerous import BadSignature, URLSafeSerializer
 
 from .. import audit
+from ..context import current_idp
 from ..crypto import derive_key
 from ..factors import AMR_MFA, MethodRefused, Verified, has_second_factor, methods_for
 from ..oidc.checks.acr import ACR_MFA, ACR_PASSWORD, ACR_PHISHING_RESISTANT, rank
@@ -53,11 +54,8 @@ REMEMBER_COOKIE = "visma_idp_rb"  # "__Host-" in front on an https issuer
 
 
 def _remember_cookie_name() -> str:
-    return ("__Host-" if _idp().secure_cookies else "") + REMEMBER_COOKIE
+    return ("__Host-" if current_idp().secure_cookies else "") + REMEMBER_COOKIE
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 # -- the pending sign-in ----------------------------------------------------------
@@ -68,7 +66,7 @@ def pending() -> dict[str, Any] | None:
     state = session.get(PENDING_KEY)
     if not isinstance(state, dict):
         return None
-    if _idp().clock.now() - state.get("at", 0) > PENDING_LIFETIME:
+    if current_idp().clock.now() - state.get("at", 0) > PENDING_LIFETIME:
         session.pop(PENDING_KEY, None)
         return None
     return state
@@ -89,12 +87,12 @@ def _hold(user, *, amr: list[str], tx_id: str | None, password_at: int | None, s
           step_up: str | None = None, next_url: str | None = None) -> None:
     session[PENDING_KEY] = {
         "uid": user.id, "amr": list(amr), "tx": tx_id, "pwd_at": password_at, "stage": stage,
-        "at": _idp().clock.now(), "want": step_up, "next": next_url,
+        "at": current_idp().clock.now(), "want": step_up, "next": next_url,
     }
 
 
 def must_have_factor(user) -> bool:
-    return bool(_idp().settings["MFA_REQUIRED"] or user.mfa_required or user.must_enrol_factor)
+    return bool(current_idp().settings["MFA_REQUIRED"] or user.mfa_required or user.must_enrol_factor)
 
 
 def begin(user, *, amr: list[str], tx_id: str | None, password_at: int | None):
@@ -105,15 +103,15 @@ def begin(user, *, amr: list[str], tx_id: str | None, password_at: int | None):
             audit.record("second_step_remembered", user_id=user.id)
             return None
         _hold(user, amr=amr, tx_id=tx_id, password_at=password_at, stage="verify")
-        return redirect(_idp().url("second_step.verify", tx=tx_id) if tx_id else _idp().url("second_step.verify"))
+        return redirect(current_idp().url("second_step.verify", tx=tx_id))
     if user.must_enrol_factor and methods_for(user):
         # a lost factor: pass the second step with what is left (an admin-issued code), then enrol
         _hold(user, amr=amr, tx_id=tx_id, password_at=password_at, stage="verify")
-        return redirect(_idp().url("second_step.verify", tx=tx_id) if tx_id else _idp().url("second_step.verify"))
+        return redirect(current_idp().url("second_step.verify", tx=tx_id))
     if must_have_factor(user):
         _hold(user, amr=amr, tx_id=tx_id, password_at=password_at, stage="enrol")
         audit.record("factor_enrolment_required", user_id=user.id)
-        return redirect(_idp().url("factors.overview"))
+        return redirect(current_idp().url("factors.overview"))
     return None
 
 
@@ -122,7 +120,7 @@ def begin_step_up(user, sess, *, tx_id: str, wanted: str):
     _hold(user, amr=list(sess.amr or []), tx_id=tx_id, password_at=sess.password_at, stage="verify",
           step_up=wanted)
     audit.record("step_up_started", user_id=user.id, details={"acr": wanted})
-    return redirect(_idp().url("second_step.verify", tx=tx_id))
+    return redirect(current_idp().url("second_step.verify", tx=tx_id))
 
 
 def achievable_acr(user) -> str:
@@ -155,7 +153,7 @@ def finish(user, *, amr: list[str], acr: str, tx_id: str | None, password_at: in
     pending = bool(tx_id and get_transaction(tx_id) is not None)
     if notice:
         db.session.commit()
-        idp = _idp()
+        idp = current_idp()
         onward = (idp.url("oidc.authorize_continue", tx=tx_id) if pending
                   else _safe_next(next_url) or idp.url("login.home"))
         return render_template("login/notice.html", message=notice, onward=onward)
@@ -164,7 +162,7 @@ def finish(user, *, amr: list[str], acr: str, tx_id: str | None, password_at: in
         db.session.commit()
         return resp
     db.session.commit()
-    return redirect(_safe_next(next_url) or _idp().url("login.home"))
+    return redirect(_safe_next(next_url) or current_idp().url("login.home"))
 
 
 def _safe_next(next_url: str | None) -> str | None:
@@ -174,12 +172,12 @@ def _safe_next(next_url: str | None) -> str | None:
     parts = urlsplit(next_url)
     if parts.scheme or parts.netloc:
         return None
-    return _idp().issuer_origin + next_url
+    return current_idp().issuer_origin + next_url
 
 
 def complete(user, state: dict[str, Any], verified: Verified, *, remember: bool = False):
     """The second step passed (or a factor was enrolled during a pending sign-in)."""
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     amr = list(dict.fromkeys([*state.get("amr", []), *verified.amr, AMR_MFA]))
     acr = ACR_PHISHING_RESISTANT if verified.phishing_resistant else ACR_MFA
     if verified.factor_id is not None:
@@ -192,8 +190,8 @@ def complete(user, state: dict[str, Any], verified: Verified, *, remember: bool 
         session[PENDING_KEY] = state
         user.must_enrol_factor = True
         db.session.commit()
-        return redirect(_idp().url("factors.overview"))
-    if remember and _idp().settings["REMEMBER_BROWSER_DAYS"] > 0:
+        return redirect(current_idp().url("factors.overview"))
+    if remember and current_idp().settings["REMEMBER_BROWSER_DAYS"] > 0:
         g.remember_browser = _remember_value(user)
     return finish(user, amr=amr, acr=acr, tx_id=state.get("tx"), password_at=state.get("pwd_at"),
                   next_url=state.get("next"), details={"second_step": True}, notice=verified.notice)
@@ -204,7 +202,7 @@ def enrolling_done(state: dict[str, Any], verified: Verified) -> None:
     (:func:`finish_enrolled`) once the user has seen their recovery codes."""
     amr = list(dict.fromkeys([*state.get("amr", []), *verified.amr, AMR_MFA]))
     session[PENDING_KEY] = {**state, "stage": "enrolled", "amr": amr,
-                            "phr": verified.phishing_resistant, "at": _idp().clock.now()}
+                            "phr": verified.phishing_resistant, "at": current_idp().clock.now()}
 
 
 def finish_enrolled(user, state: dict[str, Any]):
@@ -217,7 +215,7 @@ def finish_enrolled(user, state: dict[str, Any]):
 
 
 def _serializer() -> URLSafeSerializer:
-    key = derive_key(_idp().settings["SECRET_KEY"], "remember-browser").hex()
+    key = derive_key(current_idp().settings["SECRET_KEY"], "remember-browser").hex()
     return URLSafeSerializer(key, salt="visma_idp.remember")
 
 
@@ -227,21 +225,21 @@ def _stamp(user) -> str:
 
 
 def _remember_value(user) -> str:
-    idp = _idp()
+    idp = current_idp()
     expires = idp.clock.now() + idp.settings["REMEMBER_BROWSER_DAYS"] * 86400  # the app clock, not the library's
     return _serializer().dumps({"u": user.id, "s": _stamp(user), "e": expires})
 
 
 def remembered(user) -> bool:
     raw = request.cookies.get(_remember_cookie_name())
-    days = _idp().settings["REMEMBER_BROWSER_DAYS"]
+    days = current_idp().settings["REMEMBER_BROWSER_DAYS"]
     if not raw or days <= 0 or len(raw) > 300:
         return False
     try:
         data = _serializer().loads(raw)
     except BadSignature:
         return False
-    if not isinstance(data, dict) or not isinstance(data.get("e"), int) or data["e"] <= _idp().clock.now():
+    if not isinstance(data, dict) or not isinstance(data.get("e"), int) or data["e"] <= current_idp().clock.now():
         return False
     return data.get("u") == user.id and hmac.compare_digest(str(data.get("s")), _stamp(user))
 
@@ -250,7 +248,7 @@ def set_remember_cookie(response):
     """after_request: write the remember-this-browser cookie chosen in this request."""
     value = g.get("remember_browser")
     if value:
-        idp = _idp()
+        idp = current_idp()
         response.set_cookie(_remember_cookie_name(), value, max_age=idp.settings["REMEMBER_BROWSER_DAYS"] * 86400,
                             path="/", secure=idp.secure_cookies, httponly=True, samesite="Lax")
     return response
@@ -261,14 +259,14 @@ def set_remember_cookie(response):
 
 def may_remember(method, state) -> bool:
     """Whether passing ``method`` in this pending sign-in may remember the browser."""
-    return _idp().settings["REMEMBER_BROWSER_DAYS"] > 0 and method.rememberable and not state.get("want")
+    return current_idp().settings["REMEMBER_BROWSER_DAYS"] > 0 and method.rememberable and not state.get("want")
 
 
 def _page(user, state, method, methods, *, error: str | None = None, status: int = 200, ctx: dict | None = None):
     others = [m for m in methods if m.key != method.key]
     return render_template(
         "login_verify.html", user=user, method=method, others=others, ctx=ctx or {}, error=error,
-        tx=state.get("tx"), remember_days=_idp().settings["REMEMBER_BROWSER_DAYS"],
+        tx=state.get("tx"), remember_days=current_idp().settings["REMEMBER_BROWSER_DAYS"],
         may_remember=may_remember(method, state), step_up=bool(state.get("want")),
     ), status
 
@@ -294,7 +292,7 @@ def _no_method_page():
 
 
 def _expired():
-    return redirect(_idp().url("login.email"))
+    return redirect(current_idp().url("login.email"))
 
 
 @bp.get("/login/verify")
@@ -317,7 +315,7 @@ def verify():
 
 @bp.post("/login/verify")
 def verify_post():
-    idp = _idp()
+    idp = current_idp()
     state = pending()
     user = pending_user()
     if state is None or user is None or state.get("stage") != "verify":
@@ -366,7 +364,7 @@ def verify_post():
 @bp.post("/login/verify/cancel")
 def cancel():
     session.pop(PENDING_KEY, None)
-    return redirect(_idp().url("login.email"))
+    return redirect(current_idp().url("login.email"))
 
 
 def current_user_or_pending():

@@ -18,10 +18,11 @@ import json
 import secrets
 from typing import Any
 
-from flask import current_app, g, request, session
+from flask import g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..context import current_idp
 from ..crypto import digest
 from ..storage import SsoSession, db, queries
 from ..storage.models import new_sub
@@ -48,19 +49,16 @@ class TransactionCookieInterface(SecureCookieSessionInterface):
         return cached[1]
 
 
-def _idp():
-    return current_app.extensions["visma_idp"]
-
 
 def current_session() -> SsoSession | None:
     """The live SSO session of this browser, or None."""
     if "idp_session" in g:
         return g.idp_session
     found = None
-    raw = request.cookies.get(_idp().sid_cookie)
+    raw = request.cookies.get(current_idp().sid_cookie)
     if raw and len(raw) < 200:
         row = queries.session_by_digest(digest(raw))
-        now = _idp().clock.now()
+        now = current_idp().clock.now()
         if (row is not None and row.ended_at is None and row.expires_at > now and row.user.is_active
                 and row.user.locked_at is None):
             found = row
@@ -74,7 +72,7 @@ def current_session() -> SsoSession | None:
 
 def start_session(user, *, amr: list[str], acr: str) -> SsoSession:
     """Create a fresh session (new id) for ``user``; ends the browser's previous one."""
-    idp = _idp()
+    idp = current_idp()
     now = idp.clock.now()
     old = current_session()
     if old is not None:
@@ -97,7 +95,7 @@ def start_session(user, *, amr: list[str], acr: str) -> SsoSession:
 def end_current_session() -> SsoSession | None:
     row = current_session()
     if row is not None:
-        row.ended_at = _idp().clock.now()
+        row.ended_at = current_idp().clock.now()
     g.idp_session = None
     g.clear_sid_cookie = True
     session.pop("login_email", None)
@@ -106,7 +104,7 @@ def end_current_session() -> SsoSession | None:
 
 def apply_cookies(response):
     """after_request: write or clear the session cookie."""
-    idp = _idp()
+    idp = current_idp()
     raw = g.get("set_sid_cookie")
     if raw:
         response.set_cookie(
@@ -125,7 +123,7 @@ def _size(txs: dict[str, Any]) -> int:
 
 
 def new_transaction(params: dict[str, Any]) -> str:
-    now = _idp().clock.now()
+    now = current_idp().clock.now()
     txs: dict[str, Any] = {k: v for k, v in (session.get("tx") or {}).items() if now - v["created"] <= TX_MAX_AGE}
     tx_id = secrets.token_urlsafe(12)
     txs[tx_id] = {"params": params, "created": now}
@@ -142,7 +140,7 @@ def get_transaction(tx_id: str | None) -> dict[str, Any] | None:
     tx = (session.get("tx") or {}).get(tx_id)
     if tx is None:
         return None
-    if _idp().clock.now() - tx["created"] > TX_MAX_AGE:
+    if current_idp().clock.now() - tx["created"] > TX_MAX_AGE:
         drop_transaction(tx_id)
         return None
     return tx
@@ -159,7 +157,7 @@ def pending_redirect_uris() -> list[str]:
         params = tx.get("params") or {}
         uri = params.get("redirect_uri")
         if not uri and isinstance(params.get("client_id"), str):
-            client = _idp().clients.get(params["client_id"])
+            client = current_idp().clients.get(params["client_id"])
             uri = client.get_default_redirect_uri() if client is not None else None
         if isinstance(uri, str) and uri:
             uris.append(uri)

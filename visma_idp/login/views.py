@@ -7,11 +7,12 @@ same Argon2id work. Failures are throttled per account and per IP.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import gettext as _
 
 from .. import audit
 from ..account import addresses
+from ..context import current_idp
 from ..oidc.checks.acr import ACR_PASSWORD
 from ..storage import db, queries
 from .session import current_session, end_current_session, get_transaction
@@ -21,9 +22,6 @@ bp = Blueprint("login", __name__)
 MAX_EMAIL = 320
 MAX_PASSWORD = 1024
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 def _tx_context():
@@ -52,7 +50,7 @@ def email():
             error = addresses.explain(exc, _("Enter your email address, like name@example.com."))
         else:
             session["login_email"] = address.email
-            return redirect(_idp().url("login.password", tx=tx_id) if tx_id else _idp().url("login.password"))
+            return redirect(current_idp().url("login.password", tx=tx_id))
         status = 400
     else:
         status = 200
@@ -65,11 +63,11 @@ def email():
 
 @bp.route("/login/password", methods=["GET", "POST"])
 def password():
-    idp = _idp()
+    idp = current_idp()
     tx_id, _tx = _tx_context()
     email_value = session.get("login_email")
     if not email_value:
-        return redirect(idp.url("login.email", tx=tx_id) if tx_id else idp.url("login.email"))
+        return redirect(idp.url("login.email", tx=tx_id))
     if request.method == "GET":
         return render_template("login_password.html", email=email_value, tx=tx_id, error=None)
 
@@ -118,7 +116,7 @@ def first_factor_done(user, *, amr: list[str], tx_id: str | None, event_subject:
     goes on. Every way in passes here, so none skips the second step."""
     from . import second_step
 
-    password_at = _idp().clock.now() if "pwd" in amr else None
+    password_at = current_idp().clock.now() if "pwd" in amr else None
     resp = second_step.begin(user, amr=amr, tx_id=tx_id, password_at=password_at)
     if resp is not None:
         audit.record("first_factor_passed", user_id=user.id, subject=event_subject or user.email,
@@ -151,4 +149,4 @@ def signout():
             db.session.commit()
         return render_template("logged_out.html", client=None)
     return render_template("logout_confirm.html", user=sess.user if sess else None, client=None, params={},
-                           action=_idp().url("login.signout"))
+                           action=current_idp().url("login.signout"))

@@ -21,15 +21,12 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, g, render_template
+from flask import g, render_template
 from flask_babel import force_locale
 
 from ..config import LOCALES
+from ..context import current_idp
 from ..storage import MailOutbox, db
-
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 def mail_locale(user=None, locale: str | None = None) -> str:
@@ -45,12 +42,12 @@ def mail_locale(user=None, locale: str | None = None) -> str:
         current = str(get_locale() or "")
         if current in LOCALES:
             return current
-    return _idp().settings["DEFAULT_LOCALE"]
+    return current_idp().settings["DEFAULT_LOCALE"]
 
 
 def render(kind: str, *, locale: str, **context: Any) -> tuple[str, str, str]:
     """(subject, plain text, HTML) of a message of ``kind`` in ``locale``."""
-    idp = _idp()
+    idp = current_idp()
     context.setdefault("issuer", idp.issuer)
     with force_locale(locale):
         subject = render_template(f"mail/{kind}.subject.txt", **context).strip()
@@ -78,7 +75,7 @@ def queue(kind: str, *, to: str, user=None, locale: str | None = None, **context
     from ..account.addresses import parse
 
     to = parse(to).email
-    idp = _idp()
+    idp = current_idp()
     lang = mail_locale(user, locale)
     subject, text, html = render(kind, locale=lang, user=user, **context)
     now = idp.clock.now()

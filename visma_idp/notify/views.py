@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, abort, current_app, g, render_template, request
+from flask import Blueprint, Response, abort, g, render_template, request
 from flask_babel import format_datetime, lazy_gettext
 from sqlalchemy import select
 
+from ..context import current_idp
 from ..storage import MailOutbox, SmsOutbox, db
 
 bp = Blueprint("dev_outbox", __name__)
@@ -37,7 +38,7 @@ MAIL_CSP = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data
 
 @bp.before_request
 def _demo_only():
-    if current_app.extensions["visma_idp"].settings["MODE"] != "demo":
+    if current_idp().settings["MODE"] != "demo":
         abort(404)
 
 

@@ -15,9 +15,9 @@ import logging
 
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, InvalidScopeError, grants
 from authlib.oidc.core import grants as oidc_grants
-from flask import current_app
 
 from .. import audit
+from ..context import current_idp
 from ..crypto import digest
 from ..storage import AuthorizationCode, db, queries
 from .checks.request_object import check_request_object
@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 ALL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
@@ -57,7 +54,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return redirect_uri
 
     def save_authorization_code(self, code, request):
-        idp = _idp()
+        idp = current_idp()
         ctx: AuthContext = request.auth_context
         now = idp.clock.now()
         scope = request.scope
@@ -83,7 +80,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         db.session.add(row)
 
     def query_authorization_code(self, code, client):
-        idp = _idp()
+        idp = current_idp()
         if not isinstance(code, str) or len(code) > 512:
             return None
         row = queries.code_by_digest(digest(code), client.client_id)
@@ -107,7 +104,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         pass
 
     def authenticate_user(self, authorization_code):
-        idp = _idp()
+        idp = current_idp()
         now = idp.clock.now()
         if not queries.claim_code(authorization_code.id, now):
             # lost a race with a concurrent redemption: same as reuse
@@ -119,7 +116,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return user
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
-        idp = _idp()
+        idp = current_idp()
         code = self.request.authorization_code
         ctx = AuthContext(auth_time=code.auth_time, acr=code.acr, amr=code.amr, sid=code.sid,
                           claims=code.claims, nonce=code.nonce)
@@ -160,7 +157,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
-        idp = _idp()
+        idp = current_idp()
         if not isinstance(refresh_token, str) or len(refresh_token) > 512:
             return None
         row = queries.token_by_digest(digest(refresh_token), "refresh")
@@ -180,7 +177,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                      client_id=row.client_id, details={"revoked_tokens": revoked})
 
     def authenticate_user(self, refresh_token):
-        idp = _idp()
+        idp = current_idp()
         now = idp.clock.now()
         if not queries.claim_refresh_token(refresh_token.id, now):
             self._reuse_detected(refresh_token, now)
@@ -191,7 +188,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return user
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
-        idp = _idp()
+        idp = current_idp()
         old = self.request.refresh_token
         ctx = AuthContext(auth_time=old.auth_time, acr=old.acr, amr=old.amr, sid=old.sid, claims=old.claims)
         issued = user_tokens(idp, self.request.client, user, scope, ctx, family_id=old.family_id,
@@ -217,7 +214,7 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         allowed = set(client.scope.split())
         if any(s not in allowed or s in {"openid", "offline_access"} for s in requested):
             raise InvalidScopeError("The client may not request this scope.")
-        return client_access_token(_idp(), client, " ".join(dict.fromkeys(requested)))
+        return client_access_token(current_idp(), client, " ".join(dict.fromkeys(requested)))
 
     def save_token(self, token):
         pass

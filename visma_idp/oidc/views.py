@@ -7,11 +7,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError, InteractionRequiredError, LoginRequiredError
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, jsonify, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, validate_csrf
 
 from .. import audit
+from ..context import current_idp
 from ..login.session import (
     current_session,
     drop_transaction,
@@ -39,16 +40,13 @@ DISPLAYS = {"page", "popup", "touch", "wap"}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-def _idp():
-    return current_app.extensions["visma_idp"]
-
 
 # -- discovery ---------------------------------------------------------------
 
 @bp.get("/.well-known/openid-configuration")
 @bp.get("/.well-known/oauth-authorization-server")
 def discovery():
-    resp = jsonify(metadata(_idp(), CLAIMS_SUPPORTED, sorted(LADDER)))
+    resp = jsonify(metadata(current_idp(), CLAIMS_SUPPORTED, sorted(LADDER)))
     resp.headers["Cache-Control"] = "public, max-age=300"
     resp.headers["Access-Control-Allow-Origin"] = "*"
     return resp
@@ -56,7 +54,7 @@ def discovery():
 
 @bp.get("/jwks")
 def jwks():
-    resp = jsonify(_idp().keys.jwks())
+    resp = jsonify(current_idp().keys.jwks())
     resp.headers["Cache-Control"] = "public, max-age=60"
     resp.headers["Access-Control-Allow-Origin"] = "*"
     return resp
@@ -105,7 +103,7 @@ def authorization_error(error: OAuth2Error, oauth_req):
         params.append(("error_description", error.description))
     if data.get("state"):
         params.append(("state", data["state"]))
-    params.append(("iss", _idp().issuer))
+    params.append(("iss", current_idp().issuer))
     mode = _response_mode(data)
     if mode == "form_post":
         return _form_post(error.redirect_uri, params)
@@ -120,7 +118,7 @@ def _str(value):
 
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
-    server = _idp().server
+    server = current_idp().server
     oauth_req = server.create_oauth2_request(None)
     params = {k: v for k, v in oauth_req.payload.data.items() if isinstance(v, str)}
     return _authorize(oauth_req, params, tx_id=None, started=None)
@@ -146,13 +144,13 @@ def resume_authorization(tx_id: str | None, choice: str | None = None, *, after_
     if tx is None:
         return error_page(_("This sign-in has expired"),
                           _("Go back to the application and start the sign-in again."))
-    oauth_req = StoredRequest(_idp().url("oidc.authorize"), tx["params"])
+    oauth_req = StoredRequest(current_idp().url("oidc.authorize"), tx["params"])
     return _authorize(oauth_req, tx["params"], tx_id=tx_id, started=tx["created"], choice=choice, tx=tx,
                       pages_by_redirect=after_login)
 
 
 def _authorize(oauth_req, params, *, tx_id, started, choice=None, tx=None, pages_by_redirect=False):
-    idp = _idp()
+    idp = current_idp()
     server = idp.server
     now = idp.clock.now()
     sess = current_session()
@@ -281,7 +279,7 @@ def _authorize(oauth_req, params, *, tx_id, started, choice=None, tx=None, pages
 @bp.post("/token")
 def token():
     try:
-        resp = _idp().server.create_token_response()
+        resp = current_idp().server.create_token_response()
     except Exception:
         db.session.rollback()
         raise
@@ -299,14 +297,14 @@ def _commit_if_needed() -> None:
 
 @bp.post("/introspect")
 def introspect():
-    resp = _idp().server.create_endpoint_response("introspection")
+    resp = current_idp().server.create_endpoint_response("introspection")
     _commit_if_needed()
     return resp
 
 
 @bp.post("/revoke")
 def revoke():
-    resp = _idp().server.create_endpoint_response("revocation")
+    resp = current_idp().server.create_endpoint_response("revocation")
     _commit_if_needed()
     return resp
 
@@ -329,7 +327,7 @@ def _bearer_error(error: str | None, description: str | None = None, status: int
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo():
-    idp = _idp()
+    idp = current_idp()
     header = request.headers.get("Authorization", "")
     from_header = header[7:].strip() if header[:7].lower() == "bearer " else None
     from_body = None
@@ -357,7 +355,7 @@ def userinfo():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def end_session():
-    idp = _idp()
+    idp = current_idp()
     server = idp.server
     confirming = request.method == "POST" and request.form.get("confirm") == "yes"
     if confirming:

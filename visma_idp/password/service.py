@@ -15,22 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import delete, select
 
+from ..context import current_idp
 from ..errors import PasswordPolicyError
 from ..storage import PasswordHistory, db
 from .policy import PersonalInfo, Policy, Violation, check
 
 
-def _idp():
-    return current_app.extensions["visma_idp"]
-
-
 def policy() -> Policy:
     """The policy this deployment configured."""
-    return Policy.from_settings(_idp().settings)
+    return Policy.from_settings(current_idp().settings)
 
 
 def person_of(user=None, *, email: str | None = None, given_name: str | None = None,
@@ -58,7 +54,7 @@ def _earlier_hashes(user, keep: int) -> list[str]:
 def _reused(user, password: str, count: int) -> bool:
     """Whether ``password`` is the current one or one of the ``count - 1`` before it."""
     hashes = ([user.password_hash] if user.password_hash else []) + _earlier_hashes(user, count - 1)
-    hasher = _idp().hasher
+    hasher = current_idp().hasher
     # every hash is checked (no early exit): the time taken says nothing
     found = [hasher.verify(stored, password) for stored in hashes]
     return any(found)
@@ -120,7 +116,7 @@ def set_password(user, password: str) -> None:
     found = violations(password, user)
     if found:
         raise PasswordPolicyError(found)
-    idp = _idp()
+    idp = current_idp()
     now = idp.clock.now()
     keep = max(policy().history - 1, 0)
     old = user.password_hash

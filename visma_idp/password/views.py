@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from flask import Blueprint, current_app, redirect, render_template, request, session
+from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
@@ -44,6 +44,7 @@ from ..account.activation import (
 )
 from ..account.deferred import after_answer
 from ..account.sessions import revoke_everything
+from ..context import current_idp
 from ..login.session import current_session, end_current_session, get_transaction
 from ..notify import messages
 from ..storage import db, queries
@@ -56,9 +57,6 @@ FORGOT_WINDOW = 3600  # seconds of FORGOT_PER_EMAIL and FORGOT_PER_IP
 LINK_KINDS = (tokens.RESET, tokens.LOGIN_LINK)
 CANCELLED_KEY = "email_change_cancelled"  # for the next page: a pending email change the reset cancelled
 
-
-def _idp():
-    return current_app.extensions["visma_idp"]
 
 
 def _live_tx(value) -> str | None:
@@ -73,7 +71,7 @@ def _tx_of(row) -> str | None:
 
 
 def _forgot_page(template: str, *, tx_id, email="", error=None, check_error=None, status=200):
-    minutes = max(1, _idp().settings["RESET_LIFETIME"] // 60)
+    minutes = max(1, current_idp().settings["RESET_LIFETIME"] // 60)
     return render_template(template, tx=tx_id, email=email, error=error, check_error=check_error,
                            human=human_check().challenge(), minutes=minutes,
                            sent=template == "forgot_sent.html"), status
@@ -97,7 +95,7 @@ def forgot():
                                           "on this page has finished, then send the form again."))
     # the same work for every address before the answer: the quotas count, the
     # used challenge is committed (it cannot be posted again) ...
-    settings = _idp().settings
+    settings = current_idp().settings
     allowed = within_quota("forgot:email:" + email, settings["FORGOT_PER_EMAIL"], FORGOT_WINDOW)
     allowed = within_quota("forgot:ip:" + (request.remote_addr or "-"), settings["FORGOT_PER_IP"],
                            FORGOT_WINDOW) and allowed
@@ -111,7 +109,7 @@ def _request_links(email: str, tx_id: str | None, allowed: bool) -> None:
     """After the answer: issue and mail the two links when the account may
     have them and the quotas allowed it; commits. For nobody it does the same
     shape of work (less to tell apart on the server afterwards)."""
-    idp = _idp()
+    idp = current_idp()
     user = queries.user_by_email(email)
     lifetime = idp.settings["RESET_LIFETIME"]
     data = {"tx": tx_id} if tx_id else None
@@ -156,7 +154,7 @@ def reset(token: str):
     except tokens.LinkInvalid as exc:  # used meanwhile by another click (refused() rolls the password back)
         return refused(exc, "reset")
 
-    idp = _idp()
+    idp = current_idp()
     now = idp.clock.now()
     tx_id = _tx_of(row)
     was_locked = user.locked_at is not None
@@ -179,15 +177,15 @@ def reset(token: str):
     session["login_email"] = user.email
     if revoked.email_change:
         session[CANCELLED_KEY] = revoked.email_change
-    return redirect(idp.url("password.reset_done", tx=tx_id) if tx_id else idp.url("password.reset_done"))
+    return redirect(idp.url("password.reset_done", tx=tx_id))
 
 
 @bp.get("/password/reset/done")
 def reset_done():
-    idp = _idp()
+    idp = current_idp()
     tx_id = _live_tx(request.args.get("tx"))
     endpoint = "login.password" if session.get("login_email") else "login.email"
-    signin_url = idp.url(endpoint, tx=tx_id) if tx_id else idp.url(endpoint)
+    signin_url = idp.url(endpoint, tx=tx_id)
     return render_template("reset.html", token=None, user=None, errors=[], done=True, signin_url=signin_url,
                            email_change_cancelled=session.pop(CANCELLED_KEY, None))
 

@@ -8,11 +8,11 @@ import uuid
 from dataclasses import dataclass, fields
 from typing import Any
 
-from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ..context import current_idp
 from ..oidc.checks.redirect_uri import redirect_uri_matches
 
 
@@ -144,7 +144,7 @@ class ClientRules:
         )
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return current_app.extensions["visma_idp"].secrets.check_keyed_digest(client_secret, self.secret_digest)
+        return current_idp().secrets.check_keyed_digest(client_secret, self.secret_digest)
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if endpoint == "token":
@@ -457,7 +457,7 @@ class MailOutbox(db.Model):  # type: ignore[name-defined]
 
 
 def _secrets():
-    return current_app.extensions["visma_idp"].secrets
+    return current_idp().secrets
 
 
 class ProfileChangeNotice(db.Model):  # type: ignore[name-defined]
