@@ -11,17 +11,15 @@ users, clients, keys and migrations from Python: ``visma_idp.api``
 from __future__ import annotations
 
 import logging
-import secrets as _secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, g, request
-from flask_babel import Babel, get_locale
+from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import event
 
 from .clock import Clock
-from .config import LOCALES, is_loopback_issuer, load_settings
+from .config import is_loopback_issuer, load_settings
 from .crypto import Secrets
 from .errors import ConfigError, DatabaseNotReady
 
@@ -83,16 +81,17 @@ class IdentityProvider:
         self.script_root = self.issuer_path[: len(self.issuer_path) - len(prefix)]
 
     def _setup_flask_config(self, app: Flask) -> None:
+        from .browser import cookies
+
+        self.sid_cookie = cookies.name(cookies.SSO, secure=not is_loopback_issuer(self.issuer))
         https = not is_loopback_issuer(self.issuer)
         self.secure_cookies = https
-        prefix = "__Host-" if https else ""
-        self.sid_cookie = prefix + "visma_idp_sid"
         parts = urlsplit(self.issuer)
         self.issuer_origin = f"{parts.scheme}://{parts.netloc}"
         self.issuer_path = parts.path.rstrip("/")
         app.config.update(
             SECRET_KEY=self.settings["SECRET_KEY"],
-            SESSION_COOKIE_NAME=prefix + "visma_idp_tx",
+            SESSION_COOKIE_NAME=cookies.name(cookies.STATE, secure=https),
             SESSION_COOKIE_SECURE=https,
             SESSION_COOKIE_HTTPONLY=True,
             SESSION_COOKIE_SAMESITE="Lax",
@@ -145,14 +144,15 @@ class IdentityProvider:
                     cur.close()
 
     def _setup_security(self, app: Flask) -> None:
-        from .login.session import TransactionCookieInterface
+        from .browser.cookies import StateCookieInterface
         from .security import install_security
 
-        app.session_interface = TransactionCookieInterface()
+        app.session_interface = StateCookieInterface()
         self.csrf = CSRFProtect(app)
         install_security(app, self)
 
     def _setup_protocol(self) -> None:
+        from .browser.interaction import Handoff
         from .oidc.clients import ClientCache
         from .oidc.keys import KeyStore
         from .oidc.server import IdpAuthorizationServer
@@ -160,6 +160,7 @@ class IdentityProvider:
         self.keys = KeyStore(self)
         self.clients = ClientCache(self)
         self.server = IdpAuthorizationServer(self)
+        self.handoff = Handoff()  # oidc/ and login/ each register their half (their init_app)
 
     def _setup_login(self) -> None:
         from .login.throttle import Throttle
@@ -171,60 +172,23 @@ class IdentityProvider:
         self.throttle = Throttle(s, self.clock)
 
     def _setup_i18n(self, app: Flask) -> None:
-        from pathlib import Path
+        from . import i18n
 
-        app.config.setdefault("BABEL_DEFAULT_LOCALE", self.settings["DEFAULT_LOCALE"])
-        # our catalogues wherever the package is installed (the host app may add its own before them)
-        ours = str(Path(__file__).resolve().parent / "translations")
-        theirs = app.config.get("BABEL_TRANSLATION_DIRECTORIES")
-        app.config["BABEL_TRANSLATION_DIRECTORIES"] = f"{theirs};{ours}" if theirs and ours not in theirs else ours
-
-        def select_locale():
-            from flask import has_request_context, session
-
-            if not has_request_context():  # CLI, mail worker: messages pick their own language
-                return self.settings["DEFAULT_LOCALE"]
-
-            from .login.session import current_session, get_transaction
-
-            # 1. a choice made with the language switcher in this browser,
-            # 2. the signed-in user's setting, 3. ui_locales, 4. Accept-Language
-            chosen = request.args.get("lang")
-            if chosen in LOCALES:
-                session["lang"] = chosen
-            if session.get("lang") in LOCALES:
-                return session["lang"]
-            sess = current_session()
-            if sess is not None and sess.user.locale in LOCALES:
-                return sess.user.locale
-            tx = get_transaction(request.args.get("tx"))  # never the body: it may be too large
-            wanted = request.args.get("ui_locales") or (tx["params"].get("ui_locales") if tx else None)
-            for tag in (wanted or "").split():
-                base = tag.split("-")[0].lower()
-                if base in LOCALES:
-                    return base
-            return request.accept_languages.best_match(LOCALES) or self.settings["DEFAULT_LOCALE"]
-
-        Babel(app, locale_selector=select_locale)
-        app.jinja_env.globals["get_locale"] = get_locale
+        i18n.init_app(app, self.settings["DEFAULT_LOCALE"])
 
     def _setup_blueprints(self, app: Flask) -> None:
-        from . import assets
+        from . import assets, login, oidc
         from .account.activation import bp as activation_bp
         from .account.views import bp as account_bp
-        from .login.views import bp as login_bp
         from .notify.views import bp as dev_outbox_bp
-        from .oidc.views import bp as oidc_bp
         from .password.api import bp as password_api_bp
         from .password.views import bp as password_bp
 
-        for blueprint in (assets.blueprint(app, self.url_prefix), oidc_bp, login_bp, activation_bp, password_bp,
-                          password_api_bp, account_bp, dev_outbox_bp):
+        app.register_blueprint(assets.blueprint(app, self.url_prefix), url_prefix=self.url_prefix or None)
+        oidc.init_app(app, self)  # the protocol, and its half of the hand-over
+        login.init_app(app, self)  # the sign-in, and its half
+        for blueprint in (activation_bp, password_bp, password_api_bp, account_bp, dev_outbox_bp):
             app.register_blueprint(blueprint, url_prefix=self.url_prefix or None)
-        # the first signing keys, before an endpoint that signs or verifies writes anything (oidc/keys.py)
-        app.before_request_funcs.setdefault(oidc_bp.name, []).append(self.keys.ensure_active)
-        for name in ("authorize", "token", "introspect", "revoke", "userinfo", "end_session"):
-            self.csrf.exempt(f"visma_idp.oidc.views.{name}")
         self._setup_two_step(app)
 
     def _setup_two_step(self, app: Flask) -> None:
@@ -236,13 +200,10 @@ class IdentityProvider:
         from .factors.totp_views import bp as totp_bp
         from .factors.views import bp as factors_bp
         from .factors.webauthn_views import bp as webauthn_bp
-        from .login.second_step import bp as second_step_bp
-        from .login.second_step import set_remember_cookie
 
         load_all()
-        for blueprint in (second_step_bp, factors_bp, totp_bp, sms_bp, webauthn_bp, recovery_bp, admin_bp, admin_api_bp):
+        for blueprint in (factors_bp, totp_bp, sms_bp, webauthn_bp, recovery_bp, admin_bp, admin_api_bp):
             app.register_blueprint(blueprint, url_prefix=self.url_prefix or None)
-        app.after_request(set_remember_cookie)
 
     def _setup_operations(self, app: Flask) -> None:
         """Running behind reverse proxies (proxy.py) and the health endpoints (health.py)."""
@@ -303,12 +264,6 @@ def create_app(overrides: dict[str, Any] | None = None, *, check_db: bool = Fals
     if check_db:
         idp.check_database()
     return app
-
-
-def csp_nonce() -> str:
-    if "csp_nonce" not in g:
-        g.csp_nonce = _secrets.token_urlsafe(16)
-    return g.csp_nonce
 
 
 from . import api  # noqa: E402  (the public Python API; it needs the names above)

@@ -19,15 +19,17 @@
 from __future__ import annotations
 
 import re
+import secrets
 from urllib.parse import urlsplit
 
-from flask import abort, g, request
+from flask import abort, request
+
+from .browser import cookies
+from .browser.interaction import pending_redirect_uris
+from .context import request_state
 
 
 def install_security(app, idp) -> None:
-    from . import csp_nonce
-    from .login.session import apply_cookies, pending_redirect_uris
-
     app.jinja_env.globals["csp_nonce"] = csp_nonce
     app.jinja_env.globals["idp_url"] = idp.url
 
@@ -35,7 +37,7 @@ def install_security(app, idp) -> None:
     def _signed_in_user():
         from flask import has_request_context
 
-        from .login.session import current_session
+        from .browser.sso import current_session
 
         sess = current_session() if has_request_context() else None
         return {"nav_user": sess.user if sess is not None else None}
@@ -58,9 +60,10 @@ def install_security(app, idp) -> None:
 
     @app.after_request
     def _headers(response):
-        apply_cookies(response)
-        nonce = g.get("csp_nonce")
-        targets = list(g.get("form_action_targets") or ())
+        cookies.apply(response)
+        state = request_state()
+        nonce = state.csp_nonce
+        targets = list(state.form_action_targets)
         if response.mimetype == "text/html":
             targets += pending_redirect_uris()
         if nonce or targets:
@@ -68,7 +71,7 @@ def install_security(app, idp) -> None:
             csp = _csp(f"'nonce-{nonce}'" if nonce else "'none'", " ".join(["'self'", *sources]))
         else:
             csp = plain_csp
-        csp = g.get("csp_override") or csp  # a view that serves foreign HTML (the dev outbox) sandboxes it
+        csp = state.csp_override or csp  # a view that serves foreign HTML (the dev outbox) sandboxes it
         headers = response.headers
         headers["Content-Security-Policy"] = csp
         for name, value in fixed:
@@ -80,7 +83,15 @@ def install_security(app, idp) -> None:
 
 def allow_form_action(uri: str) -> None:
     """Let this response's forms end up at ``uri``'s origin (a checked redirect URI)."""
-    g.form_action_targets = [*g.get("form_action_targets", ()), uri]
+    request_state().form_action_targets.append(uri)
+
+
+def csp_nonce() -> str:
+    """This response's script nonce (made on first use; templates call it)."""
+    state = request_state()
+    if state.csp_nonce is None:
+        state.csp_nonce = secrets.token_urlsafe(16)
+    return state.csp_nonce
 
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")

@@ -20,7 +20,7 @@ def confirm(client, password, next_path="/account/security"):
 
 def test_recent_after_sign_in_then_stale(flow, app, idp):
     from visma_idp.factors.views import password_is_recent
-    from visma_idp.login.session import current_session
+    from visma_idp.browser.sso import current_session
 
     client = signed_in(flow)
     cookie = client.get_cookie("visma_idp_sid").value

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from flask import g, render_template_string
+from flask import render_template_string
 
 from tests.helpers import csrf
 from visma_idp.account import tokens
@@ -268,7 +268,9 @@ def test_messages_follow_the_page_language(client):
 def _render(app, source, **context):
     with app.test_request_context("/activate/x"):
         html = render_template_string('{% from "_password_fields.html" import password_fields %}' + source, **context)
-        return html, g.get("csp_nonce")
+        from visma_idp.context import request_state
+
+        return html, request_state().csp_nonce
 
 
 def test_the_fields_render_both_inputs_the_rules_and_the_script(app):

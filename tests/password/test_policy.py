@@ -63,7 +63,7 @@ def test_beyond_1024_code_points_is_too_long():
 
 
 def test_the_maximum_matches_what_the_login_page_accepts():
-    from visma_idp.login.views import MAX_PASSWORD
+    from visma_idp.login.ways.password import MAX_PASSWORD
 
     assert Policy().max_length == MAX_LENGTH == MAX_PASSWORD
 

@@ -22,11 +22,12 @@ silent quota (:func:`within_quota`) live here too.
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request, session
+from flask import Blueprint, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from .. import audit
+from ..browser import signin
 from ..context import current_idp
 from ..password.challenge import human_check
 from ..storage import db, queries
@@ -120,14 +121,15 @@ def activate(token: str):
     tokens.void(user.id, (tokens.ACTIVATION,), now=now)
     audit.record("account_activated", user_id=user.id, subject=user.email)
     db.session.commit()
-    session["login_email"] = user.email
+    state = signin.current()  # the sign-in page starts with the address filled in
+    state.email, state.identified = user.email, True
     return redirect(current_idp().url("activation.done"))
 
 
 @bp.get("/activate/done")
 def done():
     return render_template("activate_done.html", state="activated",
-                           signin_url=_signin_url(session.get("login_email")))
+                           signin_url=_signin_url(signin.current().email if signin.current().identified else None))
 
 
 @bp.post("/activate/resend")

@@ -43,8 +43,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from flask import after_this_request, copy_current_request_context, g
+from flask import after_this_request, copy_current_request_context
 
+from ..context import request_state
 from ..storage import db
 
 log = logging.getLogger("visma_idp.deferred")
@@ -66,7 +67,7 @@ def after_answer(job: Callable[[], None], *, name: str) -> None:
             db.session.rollback()
             log.exception("%s after the answer failed", name)
 
-    g.mail_queued = True  # notify/outbox.py: flush (after this job) when the app flushes after requests
+    request_state().mail_queued = True  # notify/outbox.py: flush (after this job) when the app flushes after requests
 
     @after_this_request
     def schedule(response):

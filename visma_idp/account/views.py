@@ -18,8 +18,9 @@ from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import gettext as _
 
 from .. import audit
+from ..browser import signin
+from ..browser.sso import current_session, end_current_session
 from ..context import current_idp
-from ..login.session import current_session, end_current_session
 from ..notify.messages import queue
 from ..password.service import set_new_password
 from ..storage import SsoSession, User, db
@@ -248,7 +249,7 @@ def change_password(sess: SsoSession):
     queue("password_changed", to=user.email, user=user, via="change", email_change_cancelled=revoked.email_change)
     audit.record("password_changed", user_id=user.id, subject=user.email, details={"via": "change"})
     db.session.commit()
-    session["login_email"] = user.email  # the sign-in page starts with the address filled in
+    signin.current().email = user.email  # the sign-in page starts with the address filled in
     if revoked.email_change:
         session[CANCELLED_KEY] = revoked.email_change
     return redirect(current_idp().url("account.password_changed"), 303)

@@ -21,9 +21,9 @@ from flask import Blueprint, redirect, render_template, request
 
 from .. import audit
 from ..account import activity, addresses
+from ..browser.sso import current_session
 from ..context import current_idp
 from ..factors import admin_codes
-from ..login.session import current_session
 from ..storage import db
 from . import rights
 

@@ -3,8 +3,8 @@
 
 Each factor module is pure logic plus a views module, and registers the
 ways it can pass the second step of a sign-in as :class:`Method` objects.
-The login's second step (``login/second_step.py``) offers the user's
-available methods strongest first, with "Try another way" for the rest.
+The sign-in's second step (``login/steps/second_factor.py``) offers the
+user's available methods strongest first, with "Try another way" for the rest.
 """
 
 from __future__ import annotations
@@ -13,17 +13,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# RFC 8176 values (assurance.py holds them for the protocol and the sign-in alike)
+from ..assurance import (  # noqa: E402, F401 - the factor modules take them from here
+    AMR_HARDWARE_KEY,
+    AMR_MFA,
+    AMR_OTP,
+    AMR_PASSWORD,
+    AMR_PIN,
+    AMR_SMS,
+    AMR_SOFTWARE_KEY,
+    AMR_USER_PRESENCE,
+)
 from ..context import current_idp
-
-# RFC 8176 authentication method reference values used here
-AMR_PASSWORD = "pwd"
-AMR_OTP = "otp"  # a one-time code: authenticator app, recovery code, admin-issued code
-AMR_SMS = "sms"
-AMR_HARDWARE_KEY = "hwk"
-AMR_SOFTWARE_KEY = "swk"
-AMR_USER_PRESENCE = "user"
-AMR_PIN = "pin"
-AMR_MFA = "mfa"
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,13 @@ def load_all() -> None:
     for name in MODULES:
         importlib.import_module(f"{__name__}.{name}")
     _LOADED = True
+
+
+def must_have_factor(user) -> bool:
+    """Whether ``user`` must have a second factor: everyone must
+    (``MFA_REQUIRED``), this user must (``User.mfa_required``), or they signed
+    in with an admin-issued code and must set up a new one."""
+    return bool(current_idp().settings["MFA_REQUIRED"] or user.mfa_required or user.must_enrol_factor)
 
 
 def factor_touched(user) -> None:

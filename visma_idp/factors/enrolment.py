@@ -4,8 +4,10 @@ Rules:
 - a confirmed factor is audited (``factor_added``), told to the user by email
   (always: a security change), and voids "remember this browser";
 - the first factor brings the user's recovery codes, shown once right away;
-- during a pending sign-in that had to enrol a factor, confirming it ends the
-  sign-in (with ``amr`` of both steps), after the recovery codes if any;
+- during a pending sign-in that had to enrol a factor, confirming it marks
+  the sign-in's enrolment done (``browser/signin.py``); after the recovery
+  codes, if any, the sign-in goes on (``idp.handoff.continue_signin``) and
+  ends (with ``amr`` of both steps);
 - a removed factor is audited (``factor_removed``) and told by email too.
 """
 
@@ -14,8 +16,8 @@ from __future__ import annotations
 from flask import redirect, render_template
 
 from .. import audit
+from ..browser import signin
 from ..context import current_idp
-from ..login import second_step
 from ..notify import messages
 from . import Verified, factor_touched
 
@@ -31,9 +33,9 @@ def after_enrolment(user, factor, verified: Verified):
     messages.queue("factor_changed", to=user.email, user=user, action="added", factor_kind=factor.kind,
                    factor_name=factor.name)
     codes = first_codes(user)
-    state = second_step.pending()
-    if state is not None and state.get("stage") == "enrol" and state.get("uid") == user.id:
-        second_step.enrolling_done(state, verified)
+    state = signin.current()
+    if state.enrolling and state.user_id == user.id and not state.enrolled:
+        state.factor_enrolled(amr=verified.amr, phishing_resistant=verified.phishing_resistant)
     db.session.commit()
     if codes:
         return render_template("recovery_codes_new.html", user=user, codes=codes, first=True,
@@ -42,10 +44,11 @@ def after_enrolment(user, factor, verified: Verified):
 
 
 def continue_after_enrolment_response(user):
-    """Finish a pending sign-in whose factor is now enrolled, or back to the overview."""
-    state = second_step.pending()
-    if state is not None and state.get("stage") == "enrolled" and state.get("uid") == user.id:
-        return second_step.finish_enrolled(user, state)
+    """Go on with a pending sign-in whose factor is now enrolled (the sign-in
+    picks up at its own address), or back to the overview."""
+    state = signin.current()
+    if state.enrolled and state.user_id == user.id and not state.established:
+        return current_idp().handoff.continue_signin()
     return redirect(current_idp().url("factors.overview"))
 
 

@@ -11,7 +11,7 @@ Rules:
   ``Factor.last_step`` with a conditional UPDATE (only when it is newer than
   the stored one), so a replayed code and two racing posts of the same code
   both fail except for one;
-- wrong codes at sign-in are throttled by ``login/second_step.py``, at
+- wrong codes at sign-in are throttled by ``login/steps/second_factor.py``, at
   enrolment by the views (``totp-enrol:<user id>``).
 """
 

@@ -20,9 +20,8 @@ from flask_babel import lazy_gettext as _l
 from .. import audit
 from ..account import activity
 from ..context import current_idp
-from ..login import second_step
 from ..storage import Factor, db
-from . import AMR_OTP, Verified, totp
+from . import AMR_OTP, Verified, must_have_factor, totp
 from .enrolment import after_enrolment, after_removal
 from .views import confirmed_factors, gate
 
@@ -134,7 +133,7 @@ def _own_factor(user, factor_id: int) -> Factor | None:
 
 def _last_needed(user, factor: Factor) -> bool:
     """Removing it would leave a user who must have a factor with none."""
-    return second_step.must_have_factor(user) and [f.id for f in confirmed_factors(user)] == [factor.id]
+    return must_have_factor(user) and [f.id for f in confirmed_factors(user)] == [factor.id]
 
 
 def _not_found():

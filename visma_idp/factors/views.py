@@ -4,7 +4,7 @@ removing or viewing recovery codes needs.
 
 Rules:
 - the pages need a signed-in session, or a pending sign-in that must enrol a
-  factor before it can finish (``login/second_step.py``);
+  factor before it can finish (``login/steps/enrolment.py``);
 - enrolling or removing a factor, or showing recovery codes, needs the
   password entered within ``RECENT_PASSWORD_SECONDS`` (5 minutes): otherwise
   :func:`require_recent_password` sends the user to confirm it and back;
@@ -18,26 +18,34 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from .. import audit
+from ..browser import signin
+from ..browser.sso import current_session
 from ..context import current_idp
-from ..login import second_step
-from ..storage import Factor, db
+from ..storage import Factor, User, db
+from . import must_have_factor
 
 bp = Blueprint("factors", __name__)
 
 
 
 def actor():
-    """(user, SsoSession or None) allowed on these pages, or (None, None)."""
-    return second_step.current_user_or_pending()
+    """(user, SsoSession or None) allowed on these pages, or (None, None): the
+    signed-in user, or the user of a pending sign-in who must set up a factor
+    before it can end (who may only enrol one)."""
+    sess = current_session()
+    if sess is not None:
+        return sess.user, sess
+    user_id = signin.acting_user_id()
+    if user_id is not None:
+        user = db.session.get(User, user_id)
+        if user is not None and user.status == "active":
+            return user, None
+    return None, None
 
 
 def password_is_recent(sess) -> bool:
     idp = current_idp()
-    if sess is not None:
-        at = sess.password_at
-    else:
-        state = second_step.pending() or {}
-        at = state.get("pwd_at")
+    at = sess.password_at if sess is not None else signin.current().password_at
     return at is not None and idp.clock.now() - at <= idp.settings["RECENT_PASSWORD_SECONDS"]
 
 
@@ -86,7 +94,7 @@ def overview():
     enrol_mode = sess is None
     return render_template(
         "factors.html", user=user, factors=factors, by_kind=by_kind, enrol_mode=enrol_mode,
-        recent=password_is_recent(sess), required=second_step.must_have_factor(user),
+        recent=password_is_recent(sess), required=must_have_factor(user),
         done=session.pop(DONE_KEY, None),
     )
 
@@ -134,9 +142,7 @@ def confirm_password():
     if sess is not None:
         sess.password_at = now
     else:
-        state = dict(second_step.pending() or {})
-        state["pwd_at"] = now
-        session[second_step.PENDING_KEY] = state
+        signin.current().password_at = now
     audit.record("password_confirmed", user_id=user.id)
     db.session.commit()
     return redirect(idp.issuer + back)  # a path of ours, under the issuer's path (embedded under a prefix too)
@@ -149,8 +155,8 @@ def continue_after_enrolment():
 
     user, _sess = actor()
     if user is None:
-        state = second_step.pending()
-        user = second_step.pending_user() if state and state.get("stage") == "enrolled" else None
+        state = signin.current()
+        user = db.session.get(User, state.user_id) if state.enrolled and state.user_id else None
         if user is None:
             return to_sign_in()
     return continue_after_enrolment_response(user)

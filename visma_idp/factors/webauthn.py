@@ -13,7 +13,7 @@ Rules:
   is taken out when a response comes back; its digest is also written to
   ``seen_jtis`` then, so even a copy of the old cookie cannot use it twice.
   The passkey sign-in's challenge waits in a cookie of its own
-  (``PASSKEY_COOKIE``, signed, HttpOnly, ``__Host-`` on https): the email
+  (``browser/cookies.PASSKEY``, signed, HttpOnly, ``__Host-`` on https): the email
   page fetches it as it loads, and that answer must not overwrite a session
   cookie the email form's answer has just written;
 - two kinds can be registered: a *security key* (a key you plug in or tap:
@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import g, request, session
+from flask import session
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -68,6 +68,7 @@ from webauthn.helpers.structs import (
 )
 
 from .. import audit
+from ..browser import cookies
 from ..context import current_idp
 from ..crypto import derive_key, digest
 from ..storage import Factor, db, queries
@@ -82,7 +83,6 @@ MAX_CREDENTIALS = 20  # security keys and passkeys per user
 MAX_NAME = 60
 MAX_RESPONSE = 32 * 1024  # characters of a credential's JSON
 STATE_KEY = "webauthn"
-PASSKEY_COOKIE = "visma_idp_pk"  # "__Host-" in front on an https issuer
 # transports of a key of its own (a USB stick, an NFC card, a Bluetooth token)
 HARDWARE_TRANSPORTS = frozenset({"usb", "nfc", "ble", "smart-card"})
 
@@ -128,36 +128,16 @@ def user_handle(user) -> bytes:
 # -- challenges ----------------------------------------------------------------------
 
 
-def passkey_cookie_name() -> str:
-    return ("__Host-" if current_idp().secure_cookies else "") + PASSKEY_COOKIE
-
-
 def _passkey_serializer() -> URLSafeSerializer:
     key = derive_key(current_idp().settings["SECRET_KEY"], "passkey-challenge").hex()
     return URLSafeSerializer(key, salt="visma_idp.passkey")
-
-
-def set_passkey_cookie(response):
-    """after_request of the passkey sign-in: write (options) or clear (answer)
-    the cookie that holds its challenge."""
-    value = g.pop("passkey_state", None)
-    if value is None:
-        return response
-    idp = current_idp()
-    if value:
-        response.set_cookie(passkey_cookie_name(), value, max_age=CHALLENGE_LIFETIME, path="/",
-                            secure=idp.secure_cookies, httponly=True, samesite="Lax")
-    else:
-        response.delete_cookie(passkey_cookie_name(), path="/", secure=idp.secure_cookies, httponly=True,
-                               samesite="Lax")
-    return response
 
 
 def _new_challenge(ceremony: str, user_id: int | None, **extra: Any) -> bytes:
     challenge = secrets.token_bytes(32)
     state = {"c": bytes_to_base64url(challenge), "u": user_id, "at": current_idp().clock.now(), **extra}
     if ceremony == "passkey":
-        g.passkey_state = _passkey_serializer().dumps(state)
+        cookies.set(cookies.PASSKEY, _passkey_serializer().dumps(state), max_age=CHALLENGE_LIFETIME)
         return challenge
     states = dict(session.get(STATE_KEY) or {})
     states[ceremony] = state
@@ -168,8 +148,8 @@ def _new_challenge(ceremony: str, user_id: int | None, **extra: Any) -> bytes:
 def _stored_state(ceremony: str) -> Any:
     """Take the ceremony's stored state out of where it waits (None: there is none)."""
     if ceremony == "passkey":
-        g.passkey_state = ""  # cleared with the answer, whatever the outcome
-        raw = request.cookies.get(passkey_cookie_name())
+        cookies.clear(cookies.PASSKEY)  # cleared with the answer, whatever the outcome
+        raw = cookies.read(cookies.PASSKEY)
         if not raw or len(raw) > 1000:
             return None
         try:

@@ -1,4 +1,4 @@
-"""Security keys and passkeys: register, name, remove; passwordless sign-in with a passkey.
+"""Security keys and passkeys: register, name, remove.
 
 Rules:
 - the pages under ``/account/security/webauthn`` need a signed-in user (or a
@@ -9,34 +9,24 @@ Rules:
 - registering is two pages: choose *security key* or *passkey* and a name,
   then the browser's dialog (``static/webauthn.js``), whose answer is posted
   to ``/account/security/webauthn/finish``;
-- ``/login/passkey/options`` (JSON, CSRF header) gives the options of a
-  sign-in without a password; ``/login/passkey`` (form) checks the answer
-  and signs the user in with ``acr`` phishing-resistant. Failures count
-  against the client IP (``THROTTLE_IP_MAX_FAILURES``, shared with
-  passwords); an account that is locked, disabled or not activated is
-  refused after the passkey was verified (so nobody learns about an account
-  from a guess);
+- signing in with a passkey is a way in of the sign-in (``login/ways/passkey.py``);
 - every failure is audited and answered with a translated message.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request
+from flask import Blueprint, redirect, render_template, request
 from flask_babel import gettext as _
 
 from .. import audit
 from ..context import current_idp
-from ..login import second_step
-from ..login.session import get_transaction
-from ..oidc.checks.acr import ACR_PHISHING_RESISTANT
 from ..storage import db
-from . import AMR_MFA, Verified
+from . import Verified, must_have_factor
 from . import webauthn as wa
 from .enrolment import after_enrolment, after_removal
 from .views import actor, confirmed_factors, password_is_recent, require_recent_password, say_done, to_sign_in
 
 bp = Blueprint("webauthn", __name__)
-bp.after_request(wa.set_passkey_cookie)
 
 
 
@@ -178,7 +168,7 @@ def remove(factor_id: int):
     if request.method == "GET":
         return render_template("webauthn_remove.html", user=user, factor=factor)
     name = factor.name
-    if second_step.must_have_factor(user) and [f.id for f in confirmed_factors(user)] == [factor.id]:
+    if must_have_factor(user) and [f.id for f in confirmed_factors(user)] == [factor.id]:
         return render_template("error.html", title=_("You cannot remove this key"),
                                message=_("Your account must have a way to confirm your sign-in. Add another one "
                                          "before you remove this one.")), 409
@@ -186,54 +176,3 @@ def remove(factor_id: int):
     db.session.delete(factor)
     db.session.commit()
     return _overview(_("“%(name)s” is removed.", name=name))
-
-
-# -- sign in with a passkey -----------------------------------------------------------------
-
-
-@bp.post("/login/passkey/options")
-def passkey_options():
-    options = wa.passkey_options()
-    resp = current_app.response_class(options, mimetype="application/json")
-    resp.headers["Cache-Control"] = "no-store"
-    return resp
-
-
-def _email_page(tx_id: str | None, message: str, status: int):
-    return render_template("login_email.html", email="", tx=tx_id, error=None, passkey_error=message), status
-
-
-@bp.post("/login/passkey")
-def passkey_login():
-    idp = current_idp()
-    tx_id = request.form.get("tx") or None
-    if tx_id and get_transaction(tx_id) is None:
-        tx_id = None
-    ip = request.remote_addr
-    # a signature cannot be guessed: only the client IP's failures count (with
-    # its failed passwords), so nobody can hold up someone else's passkey
-    verdict = idp.throttle.attempt(None, ip)
-    if not verdict.allowed:
-        audit.record("passkey_login_throttled", outcome="failure", details={"wait_seconds": verdict.wait_seconds})
-        db.session.commit()
-        resp, status = _email_page(tx_id, _("Too many failed attempts. Wait %(seconds)d second(s) and try again.",
-                                            seconds=verdict.wait_seconds), 429)
-        return resp, status, {"Retry-After": str(verdict.wait_seconds)}
-    try:
-        user, factor, amr = wa.verify_passkey(request.form.get("credential"))
-    except wa.Refused as exc:
-        idp.throttle.failed(None, ip)
-        audit.record("passkey_login_failed", outcome="failure", user_id=exc.user_id, details={"reason": exc.reason})
-        db.session.commit()
-        return _email_page(tx_id, exc.message, exc.status)
-    idp.throttle.succeeded(None, ip)  # a genuine passkey: not a failure of this IP
-    if user.status != "active":
-        audit.record("passkey_login_refused", outcome="failure", user_id=user.id, subject=user.email,
-                     details={"status": user.status, "factor_id": factor.id})
-        db.session.commit()
-        if user.status == "locked":
-            return render_template("login_locked.html", email=user.email), 403
-        return _email_page(tx_id, _("This account cannot sign in. Ask your administrator for help."), 403)
-    return second_step.finish(user, amr=[*amr, AMR_MFA], acr=ACR_PHISHING_RESISTANT, tx_id=tx_id, password_at=None,
-                              details={"method": "passkey", "factor_id": factor.id})
-

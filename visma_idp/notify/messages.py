@@ -21,11 +21,11 @@ import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import g, render_template
+from flask import render_template
 from flask_babel import force_locale
 
 from ..config import LOCALES
-from ..context import current_idp
+from ..context import current_idp, request_state
 from ..storage import MailOutbox, db
 
 
@@ -87,7 +87,7 @@ def queue(kind: str, *, to: str, user=None, locale: str | None = None, **context
     )
     db.session.add(row)
     try:
-        g.mail_queued = True  # the dev server sends it right after the response
+        request_state().mail_queued = True  # the dev server sends it right after the response
     except RuntimeError:  # no app context stack (never in practice: render needs one)
         pass
     return row

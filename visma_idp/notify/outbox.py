@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
 
+from ..context import request_state
 from ..storage import MailOutbox, db
 from .smtp import MESSAGE_REFUSED, SmtpSettings, SmtpTransport, is_permanent
 
@@ -259,14 +260,13 @@ def install_flush(app, idp) -> None:
     the messages stay in the outbox for the next round."""
     if not idp.settings["MAIL_FLUSH_AFTER_REQUEST"]:
         return
-    from flask import g
 
     state = {"last": float("-inf")}
     lock = threading.Lock()
 
     def due_now() -> bool:
         with lock:
-            if g.get("mail_queued") or idp.clock.now() - state["last"] >= FLUSH_EVERY_SECONDS:
+            if request_state().mail_queued or idp.clock.now() - state["last"] >= FLUSH_EVERY_SECONDS:
                 state["last"] = idp.clock.now()
                 return True
             return False

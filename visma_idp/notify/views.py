@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, abort, g, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import format_datetime, lazy_gettext
 from sqlalchemy import select
 
-from ..context import current_idp
+from ..context import current_idp, request_state
 from ..storage import MailOutbox, SmsOutbox, db
 
 bp = Blueprint("dev_outbox", __name__)
@@ -79,7 +79,7 @@ def message(message_id: int):
 @bp.get("/dev/outbox/<int:message_id>/html")
 def message_html(message_id: int):
     row = _message(message_id)
-    g.csp_override = MAIL_CSP
+    request_state().csp_override = MAIL_CSP
     response = Response(row.html_body, mimetype="text/html")
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -1,43 +1,27 @@
-"""HTTP endpoints of the provider: discovery, JWKS, authorize (+ continue),
-token, userinfo, introspection, revocation and RP-initiated logout."""
+"""HTTP endpoints of the provider: discovery, JWKS, authorize (and its resume:
+``authorization.py``), token, userinfo, introspection, revocation and
+RP-initiated logout."""
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlsplit
-
-from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError, OAuth2Error
-from authlib.oidc.core.errors import ConsentRequiredError, InteractionRequiredError, LoginRequiredError
-from flask import Blueprint, Response, jsonify, redirect, render_template, request
+from authlib.oauth2.rfc6749 import OAuth2Error
+from flask import Blueprint, Response, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, validate_csrf
 
 from .. import audit
+from ..assurance import LADDER
+from ..browser.sso import current_session, end_current_session
 from ..context import current_idp
-from ..login.session import (
-    current_session,
-    drop_transaction,
-    end_current_session,
-    get_transaction,
-    new_transaction,
-    update_transaction,
-)
 from ..security import allow_form_action
-from ..storage import Consent, db, queries
-from .checks.acr import ACR_PASSWORD, LADDER, check_acr, requested_acrs, wants_more
-from .checks.max_age import auth_too_old, parse_max_age
-from .checks.prompt import parse_prompt
-from .checks.subject import needs_other_user, requested_subject
-from .claims import CLAIMS_SUPPORTED, parse_claims_param, release_claims
+from ..storage import db
+from . import authorization
+from .authorization import NO_STORE, error_page
+from .claims import CLAIMS_SUPPORTED, release_claims
 from .discovery import metadata
-from .issuance import AuthContext
-from .server import StoredRequest, find_token
-from .tokens import TokenError, verify_id_token_hint
+from .server import find_token
 
 bp = Blueprint("oidc", __name__)
-
-RESPONSE_MODES = {"query", "form_post"}
-DISPLAYS = {"page", "popup", "touch", "wap"}
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 
@@ -60,218 +44,18 @@ def jwks():
     return resp
 
 
-# -- authorization endpoint ----------------------------------------------------
-
-def error_page(title: str, message: str, status: int = 400):
-    return render_template("error.html", title=title, message=message), status
-
-
-def _response_mode(data) -> str:
-    return data.get("response_mode") or "query"
-
-
-def _form_post(redirect_uri: str, params: list[tuple[str, str]]):
-    allow_form_action(redirect_uri)
-    resp = Response(render_template("form_post.html", action=redirect_uri, params=params))
-    resp.headers.update(NO_STORE)
-    return resp
-
-
-def _to_response_mode(resp: Response, redirect_uri: str, mode: str) -> Response:
-    """Turn Authlib's 302 into a form_post page when the client asked for it."""
-    if mode != "form_post" or resp.status_code != 302:
-        return resp
-    location = resp.headers["Location"]
-    own = parse_qsl(urlsplit(redirect_uri).query, keep_blank_values=True)
-    params = parse_qsl(urlsplit(location).query, keep_blank_values=True)[len(own):]
-    return _form_post(redirect_uri, params)
-
-
-def authorization_error(error: OAuth2Error, oauth_req):
-    """Send an error to the client only when its redirect URI was validated;
-    otherwise show an error page (never redirect to an unchecked URI)."""
-    data = oauth_req.payload.data
-    if not error.redirect_uri:
-        audit.record("authorization_refused", outcome="failure", client_id=_str(data.get("client_id")),
-                     details={"error": error.error})
-        db.session.commit()
-        return error_page(_("This sign-in request is not valid"),
-                          _("The application sent a request we cannot accept (%(error)s). "
-                            "Go back to the application and try again.", error=error.error))
-    params = [("error", error.error)]
-    if error.description:
-        params.append(("error_description", error.description))
-    if data.get("state"):
-        params.append(("state", data["state"]))
-    params.append(("iss", current_idp().issuer))
-    mode = _response_mode(data)
-    if mode == "form_post":
-        return _form_post(error.redirect_uri, params)
-    from authlib.common.urls import add_params_to_uri
-
-    return redirect(add_params_to_uri(error.redirect_uri, params), 302)
-
-
-def _str(value):
-    return value if isinstance(value, str) else None
-
+# -- authorization endpoint (authorization.py) ----------------------------------------
 
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
-    server = current_idp().server
-    oauth_req = server.create_oauth2_request(None)
-    params = {k: v for k, v in oauth_req.payload.data.items() if isinstance(v, str)}
-    return _authorize(oauth_req, params, tx_id=None, started=None)
+    return authorization.authorize()
 
 
-@bp.route("/authorize/continue", methods=["GET", "POST"])
-def authorize_continue():
-    choice = None
-    if request.method == "POST":
-        choice = request.form.get("decision") or request.form.get("account")
-    return resume_authorization(request.values.get("tx"), choice)
-
-
-def resume_authorization(tx_id: str | None, choice: str | None = None, *, after_login: bool = False):
-    """Carry on with the authorization request a login transaction holds: a
-    consent or account page, another login, or the redirect to the client.
-    The password page calls this right after a login, so a sign-in that needs
-    nothing more goes straight back to the client (no extra redirect hop);
-    ``after_login`` sends a page the user must answer (consent, account
-    choice) through a redirect instead, so that reloading it does not post
-    the password again."""
-    tx = get_transaction(tx_id)
-    if tx is None:
-        return error_page(_("This sign-in has expired"),
-                          _("Go back to the application and start the sign-in again."))
-    oauth_req = StoredRequest(current_idp().url("oidc.authorize"), tx["params"])
-    return _authorize(oauth_req, tx["params"], tx_id=tx_id, started=tx["created"], choice=choice, tx=tx,
-                      pages_by_redirect=after_login)
-
-
-def _authorize(oauth_req, params, *, tx_id, started, choice=None, tx=None, pages_by_redirect=False):
-    idp = current_idp()
-    server = idp.server
-    now = idp.clock.now()
-    sess = current_session()
-    user = sess.user if sess else None
-    data = oauth_req.payload.data
-    if len(request.full_path) > 8192:
-        return error_page(_("This sign-in request is not valid"), _("The request is too long."), 414)
-    try:
-        grant = server.get_consent_grant(oauth_req, end_user=user)
-    except OAuth2Error as error:
-        return authorization_error(error, oauth_req)
-    redirect_uri = grant.redirect_uri
-    client = grant.request.client
-    try:
-        mode = _response_mode(data)
-        if mode not in RESPONSE_MODES:
-            raise InvalidRequestError("Unsupported response_mode.", redirect_uri=redirect_uri)
-        if data.get("display") and data["display"] not in DISPLAYS:
-            raise InvalidRequestError("Unsupported display value.", redirect_uri=redirect_uri)
-        prompts = parse_prompt(data.get("prompt"), redirect_uri)
-        max_age = parse_max_age(data.get("max_age"), redirect_uri)
-        claims = parse_claims_param(data.get("claims"), redirect_uri)
-        acr_values, essential = requested_acrs(data.get("acr_values"), claims)
-        hint_sub = None
-        if data.get("id_token_hint"):
-            try:
-                hint_claims = verify_id_token_hint(idp.keys, data["id_token_hint"], issuer=idp.issuer)
-            except TokenError:
-                raise InvalidRequestError("Invalid id_token_hint.", redirect_uri=redirect_uri) from None
-            hint_sub = hint_claims.get("sub")
-        named_sub = requested_subject(claims, hint_sub, redirect_uri)
-
-        fresh = sess is not None and started is not None and sess.auth_time >= started
-        try:
-            other_user = needs_other_user(named_sub, user.sub if user else None, fresh=fresh,
-                                          redirect_uri=redirect_uri)
-        except LoginRequiredError:
-            audit.record("authorization_refused", outcome="failure", user_id=user.id, client_id=client.client_id,
-                         details={"error": "login_required", "reason": "not the user the request names"})
-            db.session.commit()
-            raise
-        force_login = bool(tx and tx.get("force_login")) and not fresh
-        needs_login = (
-            user is None
-            or force_login
-            or (not fresh and ("login" in prompts or auth_too_old(sess.auth_time, max_age, now)))
-            or other_user
-        )
-        if not needs_login:
-            from ..login import second_step
-
-            # the user may reach more than the session has (a step-up with a second factor);
-            # what they could reach is only looked up when an app asks for more
-            achievable = second_step.achievable_acr(user) if wants_more(sess.acr, acr_values) else ACR_PASSWORD
-            wanted_acr = check_acr(sess.acr, acr_values, essential, achievable, redirect_uri)
-            if wanted_acr is not None:
-                if "none" in prompts:
-                    raise InteractionRequiredError(redirect_uri=redirect_uri)
-                tx_id = tx_id or new_transaction(params)
-                db.session.commit()
-                return second_step.begin_step_up(user, sess, tx_id=tx_id, wanted=wanted_acr)
-        if needs_login:
-            if "none" in prompts:
-                raise LoginRequiredError(redirect_uri=redirect_uri)
-            tx_id = tx_id or new_transaction(params)
-            db.session.commit()
-            return redirect(idp.url("login.email", tx=tx_id))
-
-        if "select_account" in prompts and not (tx and tx.get("account_chosen")) and not fresh:
-            if choice == "continue":
-                update_transaction(tx_id, account_chosen=True)
-            elif choice == "other":
-                update_transaction(tx_id, force_login=True)
-                return redirect(idp.url("login.email", tx=tx_id))
-            else:
-                tx_id = tx_id or new_transaction(params)
-                if pages_by_redirect:
-                    return redirect(idp.url("oidc.authorize_continue", tx=tx_id))
-                return render_template("select_account.html", user=user, client=client, tx=tx_id)
-
-        scopes = grant.request.scope.split()
-        # first-party clients (skip_consent) never ask, so they need no look-up
-        consent_row = None if client.skip_consent else queries.consent_for(user.id, client.client_id)
-        remembered = consent_row is not None and set(scopes) <= set(consent_row.scopes)
-        consent_needed = not client.skip_consent and ("consent" in prompts or not remembered)
-        consent_shown = False
-        if consent_needed:
-            if "none" in prompts:
-                raise ConsentRequiredError(redirect_uri=redirect_uri)
-            if choice not in ("allow", "deny") or tx_id is None:
-                tx_id = tx_id or new_transaction(params)
-                if pages_by_redirect:
-                    return redirect(idp.url("oidc.authorize_continue", tx=tx_id))
-                return render_template("consent.html", client=client, scopes=scopes, user=user, tx=tx_id)
-            drop_transaction(tx_id)
-            if choice == "deny":
-                audit.record("consent_denied", user_id=user.id, client_id=client.client_id,
-                             details={"scope": " ".join(scopes)})
-                db.session.commit()
-                raise AccessDeniedError(redirect_uri=redirect_uri)
-            if consent_row is None:
-                consent_row = Consent(user_id=user.id, client_id=client.client_id, scopes=[], granted_at=now)
-                db.session.add(consent_row)
-            consent_row.scopes = sorted(set(consent_row.scopes) | set(scopes))
-            consent_row.granted_at = now
-            consent_shown = True
-            audit.record("consent_granted", user_id=user.id, client_id=client.client_id,
-                         details={"scope": " ".join(scopes)})
-    except OAuth2Error as error:
-        return authorization_error(error, oauth_req)
-
-    # OIDC Core §11: offline access needs explicit consent (or a first-party client)
-    grant.request.drop_offline_access = not (consent_shown or client.skip_consent)
-    grant.request.auth_context = AuthContext(
-        auth_time=sess.auth_time, acr=sess.acr, amr=sess.amr, sid=sess.public_id, claims=claims,
-    )
-    if tx_id:
-        drop_transaction(tx_id)
-    resp = server.create_authorization_response(oauth_req, grant_user=user, grant=grant)
-    db.session.commit()
-    return _to_response_mode(resp, redirect_uri, mode)
+@bp.get("/authorize/resume")
+def resume():
+    """Where a sign-in hands back to the protocol by a redirect (``login/``
+    usually calls :func:`authorization.resume` in the same request instead)."""
+    return authorization.resume(request.args.get("tx"), in_place=True)
 
 
 # -- token, userinfo, introspection, revocation ---------------------------------

@@ -34,7 +34,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..account import tokens
-from ..login.session import current_session
+from ..browser.sso import current_session
 from . import service
 
 bp = Blueprint("password_api", __name__)

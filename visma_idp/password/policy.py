@@ -62,7 +62,7 @@ from flask_babel import gettext as _
 
 from . import blocklist, guesses
 
-MAX_LENGTH = 1024  # keep equal to login.views.MAX_PASSWORD (a test checks)
+MAX_LENGTH = 1024  # the sign-in checks at most this many characters too (login/ways/password.py)
 
 # Name parts shorter than this are ignored: a two-letter name ("Li", "Ng",
 # "Bo") or initial would be found by chance in a large share of perfectly

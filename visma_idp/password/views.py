@@ -18,7 +18,7 @@
   factor: the next sign-in is an ordinary one.
 - ``/login/link/<token>``: a page with a button (mail scanners that fetch
   links do not use it up); the post replaces the password step only
-  (``first_factor_done``), so everything after the password still applies.
+  (``login/ways/link.py``), so everything after the password still applies.
 
 A pending authorization (``tx``) started at an application rides along in
 the link's stored data; it resumes when the link is opened in the browser
@@ -37,15 +37,15 @@ from .. import audit
 from ..account import addresses, tokens
 from ..account.activation import (
     MAX_EMAIL,
-    link_invalid_page,
     open_link,
     refused,
     within_quota,
 )
 from ..account.deferred import after_answer
 from ..account.sessions import revoke_everything
+from ..browser import interaction, signin
+from ..browser.sso import current_session, end_current_session
 from ..context import current_idp
-from ..login.session import current_session, end_current_session, get_transaction
 from ..notify import messages
 from ..storage import db, queries
 from .challenge import human_check
@@ -63,7 +63,7 @@ def _live_tx(value) -> str | None:
     """A pending authorization of this browser, or None."""
     if not isinstance(value, str) or not value or len(value) > 64:
         return None
-    return value if get_transaction(value) is not None else None
+    return value if interaction.get(value) is not None else None
 
 
 def _tx_of(row) -> str | None:
@@ -81,7 +81,7 @@ def _forgot_page(template: str, *, tx_id, email="", error=None, check_error=None
 def forgot():
     tx_id = _live_tx(request.values.get("tx"))
     if request.method == "GET":
-        return _forgot_page("forgot.html", tx_id=tx_id, email=session.get("login_email", ""))
+        return _forgot_page("forgot.html", tx_id=tx_id, email=signin.current().email or "")
 
     try:
         email = addresses.parse(request.form.get("email")).email
@@ -118,7 +118,7 @@ def _request_links(email: str, tx_id: str | None, allowed: bool) -> None:
         login_url = None
         if user.status == "active":  # a pending or locked account must set a password first
             link = tokens.issue(user, tokens.LOGIN_LINK, lifetime=lifetime, data=data)
-            login_url = idp.url("password.login_link", token=link.raw)
+            login_url = idp.url("login.link", token=link.raw)
         messages.queue("password_reset", to=user.email, user=user, minutes=max(1, lifetime // 60),
                        reset_url=idp.url("password.reset", token=reset.raw), login_url=login_url)
         audit.record("password_reset_requested", user_id=user.id, subject=email)
@@ -130,7 +130,7 @@ def _request_links(email: str, tx_id: str | None, allowed: bool) -> None:
     nobody = SimpleNamespace(id=None, name="", email=email, locale=None, status="active")
     messages.render("password_reset", locale=messages.mail_locale(None), user=nobody,
                     minutes=max(1, lifetime // 60), reset_url=idp.url("password.reset", token="x" * 43),
-                    login_url=idp.url("password.login_link", token="x" * 43))
+                    login_url=idp.url("login.link", token="x" * 43))
     reason = "throttled" if not allowed else ("unknown" if user is None else "disabled")
     audit.record("password_reset_requested", outcome="failure", user_id=user.id if user else None,
                  subject=email, details={"reason": reason})
@@ -174,7 +174,9 @@ def reset(token: str):
         end_current_session()
     db.session.commit()
     idp.throttle.succeeded(user.email)  # the new password may be tried at once
-    session["login_email"] = user.email
+    state = signin.current()  # the sign-in link of the next page goes straight to the password
+    state.finished()
+    state.email, state.identified, state.tx = user.email, True, tx_id
     if revoked.email_change:
         session[CANCELLED_KEY] = revoked.email_change
     return redirect(idp.url("password.reset_done", tx=tx_id))
@@ -184,45 +186,10 @@ def reset(token: str):
 def reset_done():
     idp = current_idp()
     tx_id = _live_tx(request.args.get("tx"))
-    endpoint = "login.password" if session.get("login_email") else "login.email"
+    endpoint = "login.password" if signin.current().identified else "login.email"
     signin_url = idp.url(endpoint, tx=tx_id)
     return render_template("reset.html", token=None, user=None, errors=[], done=True, signin_url=signin_url,
                            email_change_cancelled=session.pop(CANCELLED_KEY, None))
-
-
-def _refuse_sign_in(user):
-    """A page when this (active) account may not sign in with a link, else None."""
-    if user.password_hash is None:
-        return link_invalid_page("pending", "login_link", user.id)
-    if user.locked_at is not None:
-        if request.method == "POST":
-            audit.record("link_refused", outcome="failure", user_id=user.id,
-                         details={"kind": "login_link", "reason": "locked"})
-            db.session.commit()
-        return render_template("login_locked.html", email=user.email), 403
-    return None
-
-
-@bp.route("/login/link/<token>", methods=["GET", "POST"])
-def login_link(token: str):
-    user, not_live = open_link(token, tokens.LOGIN_LINK)
-    if not_live is not None:
-        return not_live
-    not_allowed = _refuse_sign_in(user)
-    if not_allowed is not None:
-        return not_allowed
-    if request.method == "GET":
-        return render_template("login_link.html", token=token, user=user)
-    try:
-        row = tokens.redeem(token, (tokens.LOGIN_LINK,))
-    except tokens.LinkInvalid as exc:
-        return refused(exc, "login_link")
-    tokens.void(user.id, (tokens.RESET,))
-    messages.queue("login_link_used", to=user.email, user=user, ip=request.remote_addr or "")
-    audit.record("login_link_used", user_id=user.id, subject=user.email)
-    from ..login.views import first_factor_done
-
-    return first_factor_done(user, amr=["email"], tx_id=_tx_of(row), details={"via": "login_link"})
 
 
 @bp.errorhandler(CSRFError)

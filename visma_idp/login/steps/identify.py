@@ -1,0 +1,58 @@
+"""Step: who is signing in (the email page, ``/login``).
+
+Rules:
+- the page asks for the email address and never says whether it has an
+  account; an address that does not parse (``account/addresses.py``) gets
+  a translated error (400) and nothing else happens;
+- a new sign-in always shows the page, prefilled with the app's
+  ``login_hint`` or the address this browser typed last;
+- answering it with another address than the one a first factor was proved
+  for starts the sign-in over;
+- a step-up (the person is signed in) or an account choice or consent alone
+  skips it. (Home-realm discovery will send a company's domain to its
+  upstream provider from here.)
+"""
+
+from __future__ import annotations
+
+from flask import render_template, request
+from flask_babel import gettext as _
+
+from ...account import addresses
+from ..blueprints import bp
+from ..pipeline import DONE, Flow, Outcome, Show, advance, load
+
+MAX_EMAIL = addresses.MAX_TYPED
+
+
+def run(flow: Flow) -> Outcome:
+    if not flow.authenticating or flow.signin.step_up:
+        return DONE
+    if flow.signin.identified or flow.signin.proved_first:
+        return DONE
+    return Show("login.email")
+
+
+def page(flow: Flow, *, email: str, error: str | None = None, status: int = 200, passkey_error: str | None = None):
+    return render_template("login_email.html", email=email, tx=flow.tx, error=error,
+                           passkey_error=passkey_error), status
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def email():
+    flow = load(request.values.get("tx"))
+    if request.method == "GET":
+        hint = (flow.interaction.params.get("login_hint") or "") if flow.interaction else ""
+        return page(flow, email=hint[:MAX_EMAIL] or flow.signin.email or "")
+    value = (request.form.get("email") or "").strip()[:MAX_EMAIL]
+    try:
+        # one address, in its stored spelling: no control characters reach the logs or the throttle keys
+        address = addresses.parse(request.form.get("email"))
+    except addresses.AddressError as exc:
+        return page(flow, email=value, error=addresses.explain(exc, _("Enter your email address, like name@example.com.")),
+                    status=400)
+    state = flow.signin
+    if state.proved_first and state.email != address.email:
+        state.finished()  # another person: what was proved belongs to someone else
+    state.email, state.identified = address.email, True
+    return advance(flow, in_place=False)
