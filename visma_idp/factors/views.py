@@ -20,9 +20,12 @@ from sqlalchemy import select
 from .. import audit
 from ..context import current_idp
 from ..login import second_step
+from ..password.confirm import Events, check_current_password, wait_message
 from ..storage import Factor, db
 
 bp = Blueprint("factors", __name__)
+
+CONFIRM_EVENTS = Events(throttled="password_confirm_throttled", failed="password_confirm_failed")
 
 
 
@@ -115,21 +118,16 @@ def confirm_password():
     back = _safe_path(request.values.get("next"))
     if request.method == "GET":
         return render_template("confirm_password.html", user=user, next=back, error=None)
-    ip = request.remote_addr
-    verdict = idp.throttle.attempt(user.email, ip)
-    if not verdict.allowed:
-        audit.record("password_confirm_throttled", outcome="failure", user_id=user.id)
-        db.session.commit()
-        error = _("Too many failed attempts. Wait %(seconds)d second(s) and try again.", seconds=verdict.wait_seconds)
-        return render_template("confirm_password.html", user=user, next=back, error=error), 429
-    secret = (request.form.get("password") or "")[:1024]
-    if not idp.hasher.verify(user.password_hash, secret):
-        idp.throttle.failed(user.email, ip)
-        audit.record("password_confirm_failed", outcome="failure", user_id=user.id)
-        db.session.commit()
+    check = check_current_password(user=user, email=user.email, password=request.form.get("password") or "",
+                                   ip=request.remote_addr, events=CONFIRM_EVENTS)
+    if check.locked:
+        return render_template("login_locked.html", email=user.email), 403
+    if check.throttled:
+        page = render_template("confirm_password.html", user=user, next=back, error=wait_message(check))
+        return page, 429, check.headers
+    if not check.ok:
         return render_template("confirm_password.html", user=user, next=back,
                                error=_("That is not your current password.")), 401
-    idp.throttle.succeeded(user.email, ip)
     now = idp.clock.now()
     if sess is not None:
         sess.password_at = now
