@@ -60,6 +60,18 @@ def test_guessing_is_throttled(flow, idp):
     assert statuses[:3] == [401, 401, 401] and 429 in statuses
 
 
+def test_the_return_address_refuses_encoded_and_hidden_tricks(flow):
+    """The one rule of ``visma_idp/urls.py``: percent-encoded slashes and
+    backslashes, control characters and dot segments go to the overview."""
+    client = signed_in(flow)
+    page = client.get("/account/confirm-password")
+    for evil in ("/%2F%2Fevil.example", "/%5Cevil.example", "/%2f%5cevil.example", "/\t/evil.example",
+                 "/account/../../evil", "/%2e%2e/evil", "/" + "a" * 600):
+        resp = client.post("/account/confirm-password",
+                           data={"password": flow.password, "next": evil, "csrf_token": csrf(page.text)})
+        assert resp.headers["Location"] == "http://127.0.0.1:5000/account/security", evil
+
+
 def test_a_throttled_confirmation_says_when_to_try_again(flow, app, idp):
     from tests.account.test_details import audit_events
 

@@ -8,7 +8,10 @@ Rules:
 - enrolling or removing a factor, or showing recovery codes, needs the
   password entered within ``RECENT_PASSWORD_SECONDS`` (5 minutes): otherwise
   :func:`require_recent_password` sends the user to confirm it and back;
-- wrong passwords there count against the same throttle as the sign-in.
+- wrong passwords there count against the same throttle as the sign-in
+  (``password/confirm.py``: 429 with ``Retry-After`` while throttled);
+- the confirmation goes back only to a safe path of ours (``urls.py``),
+  else to the overview.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from ..context import current_idp
 from ..login import second_step
 from ..password.confirm import Events, check_current_password, wait_message
 from ..storage import Factor, db
+from ..urls import safe_next, safe_path
 
 bp = Blueprint("factors", __name__)
 
+OVERVIEW_PATH = "/account/security"  # where the password confirmation goes back to without a safe next
 CONFIRM_EVENTS = Events(throttled="password_confirm_throttled", failed="password_confirm_failed")
 
 
@@ -103,19 +108,13 @@ def say_done(message: str) -> None:
     session[DONE_KEY] = str(message)[:300]
 
 
-def _safe_path(value: str | None) -> str:
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 500:
-        return "/account/security"
-    return value
-
-
 @bp.route("/account/confirm-password", methods=["GET", "POST"])
 def confirm_password():
     idp = current_idp()
     user, sess = actor()
     if user is None:
         return to_sign_in()
-    back = _safe_path(request.values.get("next"))
+    back = safe_path(request.values.get("next")) or OVERVIEW_PATH
     if request.method == "GET":
         return render_template("confirm_password.html", user=user, next=back, error=None)
     check = check_current_password(user=user, email=user.email, password=request.form.get("password") or "",
@@ -137,7 +136,8 @@ def confirm_password():
         session[second_step.PENDING_KEY] = state
     audit.record("password_confirmed", user_id=user.id)
     db.session.commit()
-    return redirect(idp.issuer + back)  # a path of ours, under the issuer's path (embedded under a prefix too)
+    # a path of ours, under the issuer's path (embedded under a prefix too)
+    return redirect(safe_next(back) or idp.url("factors.overview"))
 
 
 @bp.route("/account/security/continue", methods=["GET", "POST"])
