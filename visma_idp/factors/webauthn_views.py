@@ -33,7 +33,8 @@ from ..storage import db
 from . import AMR_MFA, Verified
 from . import webauthn as wa
 from .enrolment import after_enrolment, after_removal
-from .views import actor, confirmed_factors, password_is_recent, require_recent_password, say_done, to_sign_in
+from .removal import RemovalRefused, ensure_removable
+from .views import actor, password_is_recent, require_recent_password, say_done, to_sign_in
 
 bp = Blueprint("webauthn", __name__)
 bp.after_request(wa.set_passkey_cookie)
@@ -178,10 +179,10 @@ def remove(factor_id: int):
     if request.method == "GET":
         return render_template("webauthn_remove.html", user=user, factor=factor)
     name = factor.name
-    if second_step.must_have_factor(user) and [f.id for f in confirmed_factors(user)] == [factor.id]:
-        return render_template("error.html", title=_("You cannot remove this key"),
-                               message=_("Your account must have a way to confirm your sign-in. Add another one "
-                                         "before you remove this one.")), 409
+    try:
+        ensure_removable(user=user, factor=factor)
+    except RemovalRefused as exc:
+        return render_template("error.html", title=_("You cannot remove this key"), message=exc.message), exc.status
     after_removal(user, factor)
     db.session.delete(factor)
     db.session.commit()
