@@ -103,12 +103,14 @@ def test_the_throttle_counts_waits_and_pauses(app, idp, make_user, check):
     pause = idp.settings["THROTTLE_LOCK_SECONDS"]
     for _ in range(free + 1):
         assert check("wrong").outcome is Outcome.WRONG
+    idp.clock.advance(1)
+    assert check("wrong").outcome is Outcome.WRONG  # the delay is 2 seconds now
     waiting = check(PASSWORD)  # the right password waits too, and is not checked
     assert waiting.outcome is Outcome.THROTTLED and waiting.throttled and not waiting.paused
-    assert waiting.wait_seconds == 1 and waiting.headers == {"Retry-After": "1"}
+    assert 1 <= waiting.wait_seconds <= 2 and waiting.headers == {"Retry-After": str(waiting.wait_seconds)}
     [throttled] = events(app, "login_throttled")
-    assert throttled.user_id == uid and throttled.details == {"wait_seconds": 1, "locked": False}
-    failures = free + 1
+    assert throttled.user_id == uid and throttled.details == {"wait_seconds": waiting.wait_seconds, "locked": False}
+    failures = free + 2
     while True:
         idp.clock.advance(2 ** (failures - free))
         result = check("wrong")
