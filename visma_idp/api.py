@@ -144,7 +144,7 @@ def create_user(app: Flask, *, email: str, name: str, password: str | None = Non
         invite: for a pending account, queue the "Welcome" email with its
             activation link (sent by the mail worker, ACTIVATION_LIFETIME).
             Ignored when ``password`` is given.
-        locale: the user's language (``en``, ``nb``, ``nn``, ``da``, ``sv``) for pages and email.
+        locale: the user's language (one of ``config.LOCALES``) for pages and email.
 
     Returns:
         The new user.

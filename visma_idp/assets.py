@@ -9,13 +9,32 @@ own so they are found in any app, whatever its import name or root path.
   already the app's own static route (a host app at the root of its URL
   space keeps its ``/static`` to itself). Same origin as our pages, so the
   CSP stays ``'self'``.
+- ``languages()`` in every template: the languages of ``config.LOCALES`` with
+  their own names (the switcher in ``base.html``, the choice on My details).
 """
 
 from __future__ import annotations
 
+from functools import cache
+
+from babel import Locale
 from flask import Blueprint, Flask
 
+from .config import LOCALES
+
 NAME = "visma_idp"
+
+
+@cache
+def languages() -> tuple[tuple[str, str], ...]:
+    """(code, the language's own name) for each of :data:`~visma_idp.config.LOCALES`,
+    in that order: the language switcher and the language choice on My details
+    (templates call ``languages()``). The names come from Babel's CLDR data."""
+    names = []
+    for code in LOCALES:
+        name = Locale.parse(code).get_display_name(code) or code
+        names.append((code, name[:1].upper() + name[1:]))
+    return tuple(names)
 
 
 def static_url_path(app: Flask, url_prefix: str) -> str:
@@ -26,6 +45,9 @@ def static_url_path(app: Flask, url_prefix: str) -> str:
 
 
 def blueprint(app: Flask, url_prefix: str) -> Blueprint:
-    """The blueprint holding our templates and static files, for one app."""
-    return Blueprint(NAME, __name__, template_folder="templates", static_folder="static",
-                     static_url_path=static_url_path(app, url_prefix))
+    """The blueprint holding our templates and static files, for one app
+    (and the ``languages()`` the templates list)."""
+    bp = Blueprint(NAME, __name__, template_folder="templates", static_folder="static",
+                   static_url_path=static_url_path(app, url_prefix))
+    bp.add_app_template_global(languages, "languages")
+    return bp

@@ -242,6 +242,8 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}
+# The languages of our pages and mail (``translations/`` holds all but English),
+# in the order the language switcher lists them; discovery's ui_locales_supported.
 LOCALES = ("en", "nb", "nn", "da", "sv")
 
 

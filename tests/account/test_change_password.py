@@ -146,3 +146,43 @@ def test_change_password_needs_the_csrf_token(app, make_user):
                        data={"current_password": PASSWORD, "password": NEW, "password2": NEW, "csrf_token": token})
     assert resp.status_code == 403
     assert sign_in(app.test_client()).status_code == 302
+
+
+def test_only_the_current_password_itself_passes_never_a_longer_text(app, idp, make_user, mailbox):
+    """The current password is checked whole, never cut at MAX_LENGTH: a
+    longer text that starts with it is wrong, as on the sign-in page."""
+    from tests.account.test_change_email import request_change
+    from visma_idp.password.policy import MAX_LENGTH
+    from visma_idp.storage import User, db
+
+    uid = make_user()
+    longest = ("Tre små kinesere på Høyblokken spiller kontrabass " * 30)[:MAX_LENGTH]
+    with app.app_context():
+        db.session.get(User, uid).password_hash = idp.hasher.hash(longest)
+        db.session.commit()
+    client = signed_in_browser(app, password=longest)
+    resp = change(client, current=longest + "and more")
+    assert resp.status_code == 400
+    assert field_error(resp.text, "password-current") == "The current password is not right."
+    resp = request_change(client, password=longest + "and more")
+    assert resp.status_code == 400 and "The current password is not right." in resp.text
+    assert mailbox.to("kari@example.no") == []
+    assert request_change(client, password=longest).status_code == 303
+
+
+def test_the_failure_that_pauses_the_account_is_audited_as_at_sign_in(app, idp, make_user):
+    uid = make_user()
+    client = signed_in_browser(app)
+    most, pause = idp.settings["THROTTLE_MAX_FAILURES"], idp.settings["THROTTLE_LOCK_SECONDS"]
+    statuses = []
+    for _ in range(most):
+        resp = change(client, current="not my password")
+        if resp.status_code == 429 and int(resp.headers["Retry-After"]) < pause:
+            idp.clock.advance(int(resp.headers["Retry-After"]))  # the growing delay
+            resp = change(client, current="not my password")
+        statuses.append(resp.status_code)
+    assert statuses == [400] * (most - 1) + [429]
+    assert int(resp.headers["Retry-After"]) == pause and "Try again in 15 minute(s)" in resp.text
+    [paused] = audit_events(app, "account_locked", uid)
+    assert paused.outcome == "failure" and paused.details == {"seconds": pause}
+    assert len(audit_events(app, "password_change_failed", uid)) == most

@@ -58,3 +58,79 @@ def test_guessing_is_throttled(flow, idp):
     client = signed_in(flow)
     statuses = [confirm(client, f"wrong guess number {i}").status_code for i in range(6)]
     assert statuses[:3] == [401, 401, 401] and 429 in statuses
+
+
+def test_the_return_address_refuses_encoded_and_hidden_tricks(flow):
+    """The one rule of ``visma_idp/urls.py``: percent-encoded slashes and
+    backslashes, control characters and dot segments go to the overview."""
+    client = signed_in(flow)
+    page = client.get("/account/confirm-password")
+    for evil in ("/%2F%2Fevil.example", "/%5Cevil.example", "/%2f%5cevil.example", "/\t/evil.example",
+                 "/account/../../evil", "/%2e%2e/evil", "/" + "a" * 600):
+        resp = client.post("/account/confirm-password",
+                           data={"password": flow.password, "next": evil, "csrf_token": csrf(page.text)})
+        assert resp.headers["Location"] == "http://127.0.0.1:5000/account/security", evil
+
+
+def test_a_throttled_confirmation_says_when_to_try_again(flow, app, idp):
+    from tests.account.test_details import audit_events
+
+    client = signed_in(flow)
+    idp.clock.advance(600)
+    free = idp.settings["THROTTLE_FREE_ATTEMPTS"]
+    for i in range(free + 4):
+        resp = confirm(client, f"wrong guess number {i}")
+        if resp.status_code == 429:  # the growing delay (1, 2, 4 s): wait it out, then guess
+            assert int(resp.headers["Retry-After"]) >= 1
+            idp.clock.advance(int(resp.headers["Retry-After"]))
+            resp = confirm(client, f"wrong guess number {i}")
+        assert resp.status_code == 401
+    resp = confirm(client, "one guess too soon")  # the delay is 8 seconds now
+    wait = int(resp.headers["Retry-After"])
+    assert resp.status_code == 429 and 1 <= wait <= 8
+    assert f"Wait {wait} second(s)" in resp.text
+    assert confirm(client, flow.password).status_code == 429  # the right one waits as well
+    idp.clock.advance(8)
+    assert confirm(client, flow.password).status_code == 302
+    throttled = audit_events(app, "password_confirm_throttled")
+    assert throttled and all(e.outcome == "failure" and e.details["locked"] is False for e in throttled)
+    assert 1 <= throttled[-1].details["wait_seconds"] <= 8
+
+
+def test_the_failure_that_pauses_the_account_answers_429_with_retry_after(flow, app, idp):
+    from tests.account.test_details import audit_events
+
+    client = signed_in(flow)
+    idp.clock.advance(600)
+    most, pause = idp.settings["THROTTLE_MAX_FAILURES"], idp.settings["THROTTLE_LOCK_SECONDS"]
+    for i in range(most - 1):
+        resp = confirm(client, f"wrong guess number {i}")
+        if resp.status_code == 429:  # the growing delay: wait it out, then guess
+            idp.clock.advance(int(resp.headers["Retry-After"]))
+            resp = confirm(client, f"wrong guess number {i}")
+        assert resp.status_code == 401
+    idp.clock.advance(300)
+    resp = confirm(client, "the guess that locks")
+    assert resp.status_code == 429 and int(resp.headers["Retry-After"]) == pause
+    assert "Try again in 15 minute(s)" in resp.text
+    resp = confirm(client, flow.password)
+    assert resp.status_code == 429 and 0 < int(resp.headers["Retry-After"]) <= pause
+    assert audit_events(app, "account_locked")[0].details == {"seconds": pause}
+
+
+def test_only_the_password_itself_passes_never_a_longer_text(app, make_user, idp):
+    """Nothing is cut off: the policy allows at most MAX_LENGTH characters, and
+    a longer text that starts with the password is wrong (as on the sign-in page)."""
+    from tests.account.test_details import signed_in_browser
+    from visma_idp.password.policy import MAX_LENGTH
+    from visma_idp.storage import User, db
+
+    uid = make_user()
+    longest = ("Tre små kinesere på Høyblokken spiller kontrabass " * 30)[:MAX_LENGTH]
+    with app.app_context():
+        db.session.get(User, uid).password_hash = idp.hasher.hash(longest)
+        db.session.commit()
+    client = signed_in_browser(app, password=longest)
+    idp.clock.advance(600)
+    assert confirm(client, longest + "and more").status_code == 401
+    assert confirm(client, longest).status_code == 302

@@ -22,15 +22,16 @@ from ..browser import signin
 from ..browser.sso import current_session, end_current_session
 from ..context import current_idp
 from ..notify.messages import queue
+from ..password.confirm import Events, check_current_password, wait_message
+from ..password.policy import MAX_LENGTH
 from ..password.service import set_new_password
-from ..storage import SsoSession, User, db
+from ..storage import SsoSession, db
 from . import activity, addresses, email_change, tokens
 from .profile import ProfileForm, update_profile, validate
 from .sessions import revoke_everything
 
 bp = Blueprint("account", __name__)
 
-MAX_PASSWORD = 1024
 DONE_KEY = "account_done"
 CANCELLED_KEY = "email_change_cancelled"  # for the next page: a pending email change the password change cancelled
 
@@ -184,33 +185,22 @@ def notification_settings(sess: SsoSession):
 
 # -- Security: the current password --------------------------------------------------
 
-def _check_current_password(user: User, secret: str, failed_event: str):
-    """Verify the current password, throttled with the login's per-account
-    budget. Returns None when it is right, else (message, status, headers)."""
-    idp = current_idp()
-    ip = request.remote_addr
-    verdict = idp.throttle.attempt(user.email, ip)
-    if not verdict.allowed:
-        audit.record("login_throttled", outcome="failure", user_id=user.id, subject=user.email,
-                     details={"wait_seconds": verdict.wait_seconds, "locked": verdict.locked})
-        db.session.commit()
-        return _throttled_message(verdict), 429, {"Retry-After": str(verdict.wait_seconds)}
-    if not idp.hasher.verify(user.password_hash, secret[:MAX_PASSWORD]):
-        after = idp.throttle.failed(user.email, ip)
-        audit.record(failed_event, outcome="failure", user_id=user.id, subject=user.email)
-        db.session.commit()
-        if after.locked:
-            return _throttled_message(after), 429, {"Retry-After": str(after.wait_seconds)}
-        return _("The current password is not right."), 400, {}
-    idp.throttle.succeeded(user.email, ip)
-    return None
-
-
-def _throttled_message(verdict) -> str:
-    if verdict.locked:
-        minutes = max(1, (verdict.wait_seconds + 59) // 60)
-        return _("Too many wrong passwords. Try again in %(minutes)d minute(s).", minutes=minutes)
-    return _("Too many wrong passwords. Wait %(seconds)d second(s) and try again.", seconds=verdict.wait_seconds)
+def _current_password_refused(sess: SsoSession, secret: str, *, failed_event: str, field: str,
+                              values: dict[str, str] | None = None):
+    """None when ``secret`` is the current password (``password/confirm.py``:
+    throttled with the sign-in's budget); else the answer: the page with the
+    message next to ``field`` (400, or 429 with ``Retry-After``), or the
+    locked page (403) as the sign-in shows it."""
+    user = sess.user
+    check = check_current_password(user=user, email=user.email, password=secret, ip=request.remote_addr,
+                                   events=Events(failed=failed_event))
+    if check.ok:
+        return None
+    if check.locked:
+        return render_template("login_locked.html", email=user.email), 403
+    if check.throttled:
+        return _page(sess, status=429, errors={field: wait_message(check)}, values=values, headers=check.headers)
+    return _page(sess, status=400, errors={field: _("The current password is not right.")}, values=values)
 
 
 # -- Security: change password -------------------------------------------------------
@@ -227,14 +217,14 @@ def change_password(sess: SsoSession):
         errors["password.current"] = _("Enter your current password.")
     if not new:
         errors["password.new"] = [_("Enter a new password.")]
-    elif len(new) > MAX_PASSWORD:
+    elif len(new) > MAX_LENGTH:
         errors["password.new"] = [_("The new password is too long.")]
     if errors:
         return _page(sess, status=400, errors=errors)
-    failed = _check_current_password(user, current, "password_change_failed")
-    if failed is not None:
-        message, status, headers = failed
-        return _page(sess, status=status, errors={"password.current": message}, headers=headers)
+    refused = _current_password_refused(sess, current, failed_event="password_change_failed",
+                                        field="password.current")
+    if refused is not None:
+        return refused
     wrong = set_new_password(user, new, again)
     if wrong is not None:  # both problems at once: the policy and the repeat
         errors = {"password.new": wrong.messages} if wrong.messages else {}
@@ -285,10 +275,10 @@ def change_email(sess: SsoSession):
         return _page(sess, status=429, values=values, headers={"Retry-After": "3600"},
                      errors={"email.new": _("You asked to change your address too many times. "
                                             "Try again in an hour.")})
-    failed = _check_current_password(user, current, "email_change_failed")
-    if failed is not None:
-        message, status, headers = failed
-        return _page(sess, status=status, errors={"email.current": message}, values=values, headers=headers)
+    refused = _current_password_refused(sess, current, failed_event="email_change_failed", field="email.current",
+                                        values=values)
+    if refused is not None:
+        return refused
     assert new is not None
     email_change.request_change(user, new)
     db.session.commit()

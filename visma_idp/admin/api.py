@@ -42,6 +42,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
 from ..account import addresses
+from ..config import LOCALES
 from ..context import current_idp
 from ..factors import admin_codes
 from ..oidc.server import find_token
@@ -130,7 +131,6 @@ INVITE_FIELDS = ("given_name", "family_name", "locale")
 @bp.post("/admin/api/users")
 def invite_user():
     from .. import audit
-    from ..config import LOCALES
     from . import rights
     from .service import InvalidInput
     from .service import invite_user as invite

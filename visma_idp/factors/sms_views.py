@@ -23,9 +23,10 @@ from flask_babel import gettext as _
 from .. import audit
 from ..context import current_idp
 from ..storage import Factor, SmsCode, db
-from . import AMR_SMS, MethodRefused, Verified, must_have_factor, sms
+from . import AMR_SMS, MethodRefused, Verified, sms
 from .enrolment import after_enrolment, after_removal
-from .views import confirmed_factors, gate
+from .removal import RemovalRefused, ensure_removable
+from .views import gate
 
 bp = Blueprint("sms", __name__)
 
@@ -182,10 +183,11 @@ def remove(factor_id: int):
     if factor is None or factor.user_id != user.id or factor.kind != sms.KIND or factor.confirmed_at is None:
         return render_template("error.html", title=_("Not found"),
                                message=_("This phone number is not one of yours, or it was removed already.")), 404
-    if must_have_factor(user) and [f.id for f in confirmed_factors(user)] == [factor.id]:
+    try:
+        ensure_removable(user=user, factor=factor)
+    except RemovalRefused as exc:
         return render_template("error.html", title=_("You cannot remove this phone number"),
-                               message=_("Your account must have a way to confirm your sign-in. Add another one "
-                                         "before you remove this one.")), 409
+                               message=exc.message), exc.status
     after_removal(user, factor)
     db.session.query(SmsCode).filter(SmsCode.factor_id == factor.id).delete(synchronize_session=False)
     db.session.delete(factor)

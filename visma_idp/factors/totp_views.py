@@ -21,9 +21,10 @@ from .. import audit
 from ..account import activity
 from ..context import current_idp
 from ..storage import Factor, db
-from . import AMR_OTP, Verified, must_have_factor, totp
+from . import AMR_OTP, Verified, totp
 from .enrolment import after_enrolment, after_removal
-from .views import confirmed_factors, gate
+from .removal import RemovalRefused, ensure_removable
+from .views import gate
 
 bp = Blueprint("totp", __name__)
 
@@ -131,11 +132,6 @@ def _own_factor(user, factor_id: int) -> Factor | None:
     return row
 
 
-def _last_needed(user, factor: Factor) -> bool:
-    """Removing it would leave a user who must have a factor with none."""
-    return must_have_factor(user) and [f.id for f in confirmed_factors(user)] == [factor.id]
-
-
 def _not_found():
     return render_template("error.html", title=_("Not found"),
                            message=_("This authenticator app is not one of yours, or it was removed already.")), 404
@@ -165,10 +161,10 @@ def remove(factor_id: int):
     factor = _own_factor(user, factor_id)
     if factor is None:
         return _not_found()
-    if _last_needed(user, factor):
-        return _remove_page(user, sess, factor, status=409,
-                            error=_("Your account must have a way to confirm your sign-in. Add another one "
-                                    "before you remove this one."))
+    try:
+        ensure_removable(user=user, factor=factor)
+    except RemovalRefused as exc:
+        return _remove_page(user, sess, factor, status=exc.status, error=exc.message)
     after_removal(user, factor)
     db.session.delete(factor)
     db.session.commit()

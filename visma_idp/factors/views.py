@@ -8,7 +8,10 @@ Rules:
 - enrolling or removing a factor, or showing recovery codes, needs the
   password entered within ``RECENT_PASSWORD_SECONDS`` (5 minutes): otherwise
   :func:`require_recent_password` sends the user to confirm it and back;
-- wrong passwords there count against the same throttle as the sign-in.
+- wrong passwords there count against the same throttle as the sign-in
+  (``password/confirm.py``: 429 with ``Retry-After`` while throttled);
+- the confirmation goes back only to a safe path of ours (``urls.py``),
+  else to the overview.
 """
 
 from __future__ import annotations
@@ -21,10 +24,15 @@ from .. import audit
 from ..browser import signin
 from ..browser.sso import current_session
 from ..context import current_idp
+from ..password.confirm import Events, check_current_password, wait_message
 from ..storage import Factor, User, db
+from ..urls import safe_next, safe_path
 from . import must_have_factor
 
 bp = Blueprint("factors", __name__)
+
+OVERVIEW_PATH = "/account/security"  # where the password confirmation goes back to without a safe next
+CONFIRM_EVENTS = Events(throttled="password_confirm_throttled", failed="password_confirm_failed")
 
 
 
@@ -108,36 +116,25 @@ def say_done(message: str) -> None:
     session[DONE_KEY] = str(message)[:300]
 
 
-def _safe_path(value: str | None) -> str:
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or len(value) > 500:
-        return "/account/security"
-    return value
-
-
 @bp.route("/account/confirm-password", methods=["GET", "POST"])
 def confirm_password():
     idp = current_idp()
     user, sess = actor()
     if user is None:
         return to_sign_in()
-    back = _safe_path(request.values.get("next"))
+    back = safe_path(request.values.get("next")) or OVERVIEW_PATH
     if request.method == "GET":
         return render_template("confirm_password.html", user=user, next=back, error=None)
-    ip = request.remote_addr
-    verdict = idp.throttle.attempt(user.email, ip)
-    if not verdict.allowed:
-        audit.record("password_confirm_throttled", outcome="failure", user_id=user.id)
-        db.session.commit()
-        error = _("Too many failed attempts. Wait %(seconds)d second(s) and try again.", seconds=verdict.wait_seconds)
-        return render_template("confirm_password.html", user=user, next=back, error=error), 429
-    secret = (request.form.get("password") or "")[:1024]
-    if not idp.hasher.verify(user.password_hash, secret):
-        idp.throttle.failed(user.email, ip)
-        audit.record("password_confirm_failed", outcome="failure", user_id=user.id)
-        db.session.commit()
+    check = check_current_password(user=user, email=user.email, password=request.form.get("password") or "",
+                                   ip=request.remote_addr, events=CONFIRM_EVENTS)
+    if check.locked:
+        return render_template("login_locked.html", email=user.email), 403
+    if check.throttled:
+        page = render_template("confirm_password.html", user=user, next=back, error=wait_message(check))
+        return page, 429, check.headers
+    if not check.ok:
         return render_template("confirm_password.html", user=user, next=back,
                                error=_("That is not your current password.")), 401
-    idp.throttle.succeeded(user.email, ip)
     now = idp.clock.now()
     if sess is not None:
         sess.password_at = now
@@ -145,7 +142,8 @@ def confirm_password():
         signin.current().password_at = now
     audit.record("password_confirmed", user_id=user.id)
     db.session.commit()
-    return redirect(idp.issuer + back)  # a path of ours, under the issuer's path (embedded under a prefix too)
+    # a path of ours, under the issuer's path (embedded under a prefix too)
+    return redirect(safe_next(back) or idp.url("factors.overview"))
 
 
 @bp.route("/account/security/continue", methods=["GET", "POST"])

@@ -21,10 +21,11 @@ from flask_babel import gettext as _
 from .. import audit
 from ..context import current_idp
 from ..storage import db
-from . import Verified, must_have_factor
+from . import Verified
 from . import webauthn as wa
 from .enrolment import after_enrolment, after_removal
-from .views import actor, confirmed_factors, password_is_recent, require_recent_password, say_done, to_sign_in
+from .removal import RemovalRefused, ensure_removable
+from .views import actor, password_is_recent, require_recent_password, say_done, to_sign_in
 
 bp = Blueprint("webauthn", __name__)
 
@@ -168,10 +169,10 @@ def remove(factor_id: int):
     if request.method == "GET":
         return render_template("webauthn_remove.html", user=user, factor=factor)
     name = factor.name
-    if must_have_factor(user) and [f.id for f in confirmed_factors(user)] == [factor.id]:
-        return render_template("error.html", title=_("You cannot remove this key"),
-                               message=_("Your account must have a way to confirm your sign-in. Add another one "
-                                         "before you remove this one.")), 409
+    try:
+        ensure_removable(user=user, factor=factor)
+    except RemovalRefused as exc:
+        return render_template("error.html", title=_("You cannot remove this key"), message=exc.message), exc.status
     after_removal(user, factor)
     db.session.delete(factor)
     db.session.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..config import LOCALES
 from .keys import ALGORITHMS
 
 
@@ -41,7 +42,7 @@ def metadata(idp, claims_supported: list[str], acr_values: list[str]) -> dict:
         "acr_values_supported": acr_values,
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "display_values_supported": ["page", "popup", "touch", "wap"],
-        "ui_locales_supported": ["en", "nb", "nn", "da", "sv"],
+        "ui_locales_supported": list(LOCALES),
         "claims_locales_supported": ["en"],
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,

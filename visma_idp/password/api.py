@@ -36,10 +36,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from ..account import tokens
 from ..browser.sso import current_session
 from . import service
+from .policy import MAX_LENGTH
 
 bp = Blueprint("password_api", __name__)
 
-MAX_BODY = 16 * 1024  # bytes: a password of 1024 code points is at most 4 KiB of UTF-8, and JSON escapes
+# bytes: JSON may escape each code point of the longest password as \uXXXX\uXXXX (12 bytes), and the other fields
+MAX_BODY = 16 * MAX_LENGTH
 MAX_FIELD = 320  # characters in link, email and names (an email address is at most 320)
 LINK_KINDS = (tokens.ACTIVATION, tokens.RESET, tokens.LOGIN_LINK)
 PERSON_FIELDS = ("email", "given_name", "family_name")

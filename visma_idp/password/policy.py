@@ -13,8 +13,8 @@ Rules, in the order violations are returned:
     sent it precomposed or as "e" plus a combining accent; an emoji is one
     code point, a flag two. The password itself is hashed exactly as typed.
 ``too_long``
-    More than :data:`MAX_LENGTH` (1024) code points as typed -- the login
-    page ignores anything longer, so such a password could never be used.
+    More than :data:`MAX_LENGTH` (1024) code points as typed -- every check
+    of a password refuses anything longer, so such a password could never be used.
     Nothing is ever truncated.
 ``control_characters``
     Tabs, line breaks and other control characters cannot be typed reliably
@@ -62,7 +62,9 @@ from flask_babel import gettext as _
 
 from . import blocklist, guesses
 
-MAX_LENGTH = 1024  # the sign-in checks at most this many characters too (login/ways/password.py)
+# The one maximum (code points as typed): the policy refuses longer passwords,
+# and every check of a password (password/confirm.py) treats a longer text as wrong.
+MAX_LENGTH = 1024
 
 # Name parts shorter than this are ignored: a two-letter name ("Li", "Ng",
 # "Bo") or initial would be found by chance in a large share of perfectly
