@@ -254,7 +254,7 @@ def run_once(idp, *, limit: int = 100) -> DeliveryReport:
 
 def install_flush(app, idp) -> None:
     """With ``MAIL_FLUSH_AFTER_REQUEST``: once a response has gone out, run a
-    worker round when its request queued mail (``g.mail_queued``), or when
+    worker round when its request queued mail (``request_state().mail_queued``), or when
     the last round in this process was ``FLUSH_EVERY_SECONDS`` ago (retries,
     due notices). SMTP trouble never touches the response: it is logged and
     the messages stay in the outbox for the next round."""
