@@ -20,7 +20,7 @@ Rules:
 
 from __future__ import annotations
 
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from flask import session
@@ -135,9 +135,17 @@ def _load() -> SignIn:
     return signin
 
 
+_FIELDS = tuple((f.name, f.default if f.default_factory is MISSING else f.default_factory()) for f in fields(SignIn))
+
+
 def _stored(signin: SignIn) -> dict[str, Any]:
-    default = asdict(SignIn())
-    return {k: v for k, v in asdict(signin).items() if v != default[k]}
+    """What differs from an empty sign-in (copies: the stored dict must not change with the object)."""
+    out: dict[str, Any] = {}
+    for name, default in _FIELDS:
+        value = getattr(signin, name)
+        if value != default:
+            out[name] = list(value) if isinstance(value, list) else dict(value) if isinstance(value, dict) else value
+    return out
 
 
 def current() -> SignIn:
