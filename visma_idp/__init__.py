@@ -18,7 +18,6 @@ from urllib.parse import urlsplit
 from flask import Flask, g, request
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import event
 
 from .clock import Clock
 from .config import LOCALES, is_loopback_issuer, load_settings
@@ -115,34 +114,9 @@ class IdentityProvider:
                 "connect_args": {"connect_timeout": self.settings["DATABASE_CONNECT_TIMEOUT"]}}
 
     def _setup_database(self, app: Flask) -> None:
-        from .storage import db
+        from . import storage
 
-        url = self.settings["DATABASE_URL"]
-        if url.startswith("sqlite:///"):
-            import os
-            from pathlib import Path
-
-            path = Path(url[len("sqlite:///"):])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():  # the database holds digests and encrypted keys: keep it private
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        db.init_app(app)
-        if not url.startswith("sqlite"):
-            from .storage.pool import ping_after_idle
-
-            with app.app_context():
-                ping_after_idle(db.engine, self.settings["DATABASE_PING_AFTER_IDLE"])
-        if url.startswith("sqlite"):
-            with app.app_context():
-                engine = db.engine
-
-                @event.listens_for(engine, "connect")
-                def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
-                    cur = dbapi_conn.cursor()
-                    cur.execute("PRAGMA foreign_keys=ON")
-                    cur.execute("PRAGMA journal_mode=WAL")
-                    cur.execute("PRAGMA busy_timeout=30000")
-                    cur.close()
+        storage.init_app(app, settings=self.settings, secrets=self.secrets)
 
     def _setup_security(self, app: Flask) -> None:
         from .login.session import TransactionCookieInterface
