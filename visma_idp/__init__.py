@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import secrets as _secrets
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, g, request
+from flask import Blueprint, Flask, g, request
 from flask_babel import Babel, get_locale
 from flask_wtf.csrf import CSRFProtect
 
@@ -62,16 +64,42 @@ class IdentityProvider:
         self.secrets = Secrets(self.settings["SECRET_KEY"])
         self._setup_flask_config(app)
         self._setup_url_prefix(url_prefix)
-        self._setup_database(app)
-        self._setup_security(app)
-        self._setup_protocol()
-        self._setup_login()
-        self._setup_i18n(app)
-        self._setup_blueprints(app)
-        self._setup_operations(app)
-        self._setup_mail(app)
-        self._setup_logging()
+        for _name, step in self.setup_steps(app):
+            step()
         app.extensions["visma_idp"] = self
+
+    def setup_steps(self, app: Flask) -> tuple[tuple[str, Callable[[], None]], ...]:
+        """The parts of the provider, set up on ``app`` in this order by :meth:`init_app`.
+
+        Each package registers its own blueprints, CSRF exemptions and hooks
+        in its ``init_app(app, idp)``. The order matters where parts meet:
+        the database before anything that reads it; security's hooks first
+        (its ``after_request`` runs last and writes the headers and cookies);
+        blueprints in the order of their routes; the mail flush after every
+        other ``after_request`` hook.
+        """
+        from . import account, admin, assets, factors, health, notify, password, proxy
+
+        return (
+            ("database", partial(self._setup_database, app)),
+            ("security", partial(self._setup_security, app)),
+            ("protocol", self._setup_protocol),
+            ("password hashing and throttle", self._setup_login),
+            ("languages", partial(self._setup_i18n, app)),
+            ("templates and static files", partial(assets.init_app, app, self)),
+            # the sign-in core registers here: oidc, the login pages (and below, the second step)
+            ("oidc", partial(self._register_oidc, app)),
+            ("login", partial(self._register_login, app)),
+            ("account", partial(account.init_app, app, self)),
+            ("password", partial(password.init_app, app, self)),
+            ("second step", partial(self._register_second_step, app)),
+            ("factors", partial(factors.init_app, app, self)),
+            ("admin", partial(admin.init_app, app, self)),
+            ("trusted proxies", partial(proxy.init_app, app, self.settings)),
+            ("health", partial(health.init_app, app)),
+            ("mail", partial(notify.init_app, app, self)),
+            ("logging", self._setup_logging),
+        )
 
     def _setup_url_prefix(self, url_prefix: str | None) -> None:
         prefix = self.issuer_path if url_prefix is None else url_prefix.rstrip("/")
@@ -182,63 +210,37 @@ class IdentityProvider:
         Babel(app, locale_selector=select_locale)
         app.jinja_env.globals["get_locale"] = get_locale
 
-    def _setup_blueprints(self, app: Flask) -> None:
-        from . import assets
-        from .account.activation import bp as activation_bp
-        from .account.views import bp as account_bp
-        from .login.views import bp as login_bp
-        from .notify.views import bp as dev_outbox_bp
+    # -- the sign-in core's blueprints (rebuilt apart; see setup_steps for where they go) --
+    def _register_oidc(self, app: Flask) -> None:
         from .oidc.views import bp as oidc_bp
-        from .password.api import bp as password_api_bp
-        from .password.views import bp as password_bp
 
-        for blueprint in (assets.blueprint(app, self.url_prefix), oidc_bp, login_bp, activation_bp, password_bp,
-                          password_api_bp, account_bp, dev_outbox_bp):
-            app.register_blueprint(blueprint, url_prefix=self.url_prefix or None)
+        self.register_blueprints(app, oidc_bp)
         # the first signing keys, before an endpoint that signs or verifies writes anything (oidc/keys.py)
         app.before_request_funcs.setdefault(oidc_bp.name, []).append(self.keys.ensure_active)
         for name in ("authorize", "token", "introspect", "revoke", "userinfo", "end_session"):
             self.csrf.exempt(f"visma_idp.oidc.views.{name}")
-        self._setup_two_step(app)
 
-    def _setup_two_step(self, app: Flask) -> None:
-        from .admin.api import bp as admin_api_bp
-        from .admin.views import bp as admin_bp
-        from .factors import load_all
-        from .factors.recovery_views import bp as recovery_bp
-        from .factors.sms_views import bp as sms_bp
-        from .factors.totp_views import bp as totp_bp
-        from .factors.views import bp as factors_bp
-        from .factors.webauthn_views import bp as webauthn_bp
+    def _register_login(self, app: Flask) -> None:
+        from .login.views import bp as login_bp
+
+        self.register_blueprints(app, login_bp)
+
+    def _register_second_step(self, app: Flask) -> None:
         from .login.second_step import bp as second_step_bp
         from .login.second_step import set_remember_cookie
 
-        load_all()
-        for blueprint in (second_step_bp, factors_bp, totp_bp, sms_bp, webauthn_bp, recovery_bp, admin_bp, admin_api_bp):
-            app.register_blueprint(blueprint, url_prefix=self.url_prefix or None)
+        self.register_blueprints(app, second_step_bp)
         app.after_request(set_remember_cookie)
-
-    def _setup_operations(self, app: Flask) -> None:
-        """Running behind reverse proxies (proxy.py) and the health endpoints (health.py)."""
-        from .health import bp as health_bp
-        from .proxy import TrustedProxies
-
-        if self.settings["TRUSTED_PROXIES"] is not None:
-            app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
-                app.wsgi_app, trusted=self.settings["TRUSTED_PROXIES"], header=self.settings["FORWARDED_HEADER"])
-        app.register_blueprint(health_bp)
-
-    def _setup_mail(self, app: Flask) -> None:
-        from .notify.console import install_console
-        from .notify.outbox import install_flush
-
-        install_flush(app, self)  # MAIL_FLUSH_AFTER_REQUEST: send right after the response
-        install_console(app, self)  # demo mode: queued messages are told in the console
 
     def _setup_logging(self) -> None:
         logging.getLogger("visma_idp").setLevel(self.settings["LOG_LEVEL"].upper())
 
     # -- helpers used everywhere -------------------------------------------------
+    def register_blueprints(self, app: Flask, *blueprints: Blueprint) -> None:
+        """Register our ``blueprints`` on ``app``, under the provider's URL prefix."""
+        for blueprint in blueprints:
+            app.register_blueprint(blueprint, url_prefix=self.url_prefix or None)
+
     def url(self, endpoint: str, **values: Any) -> str:
         """An absolute URL built from the configured issuer (never the Host header);
         values that are None or empty are left out (``url("login.email", tx=None)``)."""

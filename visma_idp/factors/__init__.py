@@ -11,9 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..context import current_idp
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .. import IdentityProvider
 
 # RFC 8176 authentication method reference values used here
 AMR_PASSWORD = "pwd"
@@ -123,6 +128,20 @@ def has_second_factor(user) -> bool:
 
 _LOADED = False
 MODULES = ("totp", "sms", "webauthn", "recovery_codes", "admin_codes")
+
+
+def init_app(app: Flask, idp: IdentityProvider) -> None:
+    """Load every factor module (each registers its sign-in methods) and
+    register the factor pages: the overview and password confirmation, then
+    each factor's enrolment."""
+    from .recovery_views import bp as recovery_bp
+    from .sms_views import bp as sms_bp
+    from .totp_views import bp as totp_bp
+    from .views import bp as factors_bp
+    from .webauthn_views import bp as webauthn_bp
+
+    load_all()
+    idp.register_blueprints(app, factors_bp, totp_bp, sms_bp, webauthn_bp, recovery_bp)
 
 
 def load_all() -> None:
