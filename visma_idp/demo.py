@@ -18,8 +18,9 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import select
 
-from .admin.service import create_client, create_user
+from .admin.service import create_user
 from .errors import ConfigError
+from .oidc.registration import create_client
 from .storage import Client, User, db
 
 DEMO_EMAIL = "demo@example.com"
