@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from .. import audit
 from ..context import current_idp
 from ..errors import InvalidInput
-from ..storage import User, db
+from ..storage import User, db, queries
 
 
 def parse_email(value: object) -> str:
@@ -40,7 +38,7 @@ def create_user(email: str, name: str, password: str | None = None, *, invite: b
         InvalidInput: a bad or taken email address, or a password the policy refuses.
     """
     email = parse_email(email)
-    if db.session.scalar(select(User).where(User.email == email)) is not None:
+    if queries.user_by_email(email) is not None:
         raise InvalidInput(f"a user with email {email} already exists")
     now = current_idp().clock.now()
     claims.setdefault("email_verified", password is not None)
@@ -99,4 +97,4 @@ def _send_welcome(user: User, *, again: bool = False) -> None:
 
 
 def list_users() -> list[User]:
-    return list(db.session.scalars(select(User).order_by(User.id)))
+    return queries.all_users()

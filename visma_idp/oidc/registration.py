@@ -21,12 +21,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-
 from .. import audit
 from ..context import current_idp
 from ..errors import InvalidInput
-from ..storage import Client, db
+from ..storage import Client, db, queries
 from .client_assertion import public_keys
 from .keys import ALGORITHMS
 
@@ -66,7 +64,7 @@ def create_client(
     """
     if not client_id or len(client_id) > 128:
         raise InvalidInput("client id must be 1 to 128 characters")
-    if db.session.scalar(select(Client).where(Client.client_id == client_id)) is not None:
+    if queries.client_by_id(client_id) is not None:
         raise InvalidInput(f"a client with id {client_id} already exists")
     bad = set(grant_types) - GRANT_TYPES
     if bad:
@@ -141,4 +139,4 @@ def client_as_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
 
 
 def list_clients() -> list[Client]:
-    return list(db.session.scalars(select(Client).order_by(Client.id)))
+    return queries.all_clients()

@@ -1,7 +1,41 @@
-"""Storage: the SQLAlchemy models and the queries the package runs.
+"""Storage: the SQLAlchemy models, the shared queries, and :func:`init_app`.
 
-All SQL lives here (models.py for tables, queries.py for the statements the
-protocol and login code run), so the rest of the package reads as protocol.
+``storage/`` imports nothing of visma_idp above it (only ``clock``,
+``config``, ``errors``, ``crypto``; tests/test_layers.py checks it): every
+package may use it, it uses none of them. The app's cipher for encrypted
+columns is handed to :func:`init_app`, and the protocol's own checks on a
+client live with the client Authlib sees (``oidc/clients.py``).
+
+Where SQL lives (tests/test_layers.py checks this list against the code):
+
+- ``models.py``: every table. ``queries.py``: the lookups every part uses
+  (a user by email or subject, a client, a code, a token, a session, a
+  consent, the lists of users and clients) and every statement on the
+  tables of the sign-in and the protocol (sessions, codes, tokens,
+  consents, seen client-assertion ids): the atomic claims, the
+  revocations, ending sessions.
+- A table one package owns is queried only by that package, in the module
+  whose header states the rule the statement enforces, because there the
+  statement *is* the rule (a conditional UPDATE that spends a link once,
+  leases a message, counts a quota or a guess): single-use links in
+  `account/tokens.py`, `account/sessions.py` (voiding them) and
+  `account/email_change.py` (its hourly quota); profile-change notices in
+  `account/notifications.py`; admin rights in `admin/rights.py`; audit
+  events in `audit.py`; factors and their codes in `factors/__init__.py`,
+  `factors/totp.py`, `factors/sms.py`, `factors/webauthn.py`,
+  `factors/recovery_codes.py` and `factors/admin_codes.py`; the mail and
+  text-message outboxes in `notify/outbox.py` and `notify/sms.py`; signing
+  keys in `oidc/keys.py` (rotation under a table lock); password history
+  in `password/service.py`; and the purge of every table in
+  `maintenance.py`.
+- Views, commands, templates and the demo seeding build no statement; they
+  call the functions above. Two factor views still do, in the removal of a
+  factor: `factors/views.py` (``confirmed_factors``) and
+  `factors/sms_views.py` (a removed phone's codes); they go with the one
+  factor-removal rule (issue 9, "one rule, one place").
+
+The files of the sign-in core (``oidc/views.py``, ``login/``) build none:
+they use ``queries.py``.
 """
 
 from __future__ import annotations
