@@ -57,8 +57,9 @@ def main() -> int:
     recreate_database(a.dsn)
 
     from visma_idp import create_app
-    from visma_idp.admin.service import create_client, create_user
+    from visma_idp.admin.service import create_user
     from visma_idp.migrate import upgrade
+    from visma_idp.oidc.registration import create_client
     from visma_idp.storage import db
 
     app = create_app({"ISSUER": a.issuer, "DATABASE_URL": a.dsn, "SECRET_KEY": a.secret_key})

@@ -195,7 +195,7 @@ def make_user(app):
 
 @pytest.fixture
 def make_client(app):
-    from visma_idp.admin.service import create_client
+    from visma_idp.oidc.registration import create_client
     from visma_idp.storage import db
 
     def make(client_id="expense", **kwargs):

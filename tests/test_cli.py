@@ -263,8 +263,8 @@ def test_seed_demo_keeps_the_same_credentials(migrated, make_app):
 
 
 def test_the_demo_printout_names_the_redirect_uris(migrated, make_app, capsys):
-    from visma_idp.cli import _print_demo
     from visma_idp.demo import seed_demo
+    from visma_idp.server import _print_demo
 
     credentials = seed_demo(make_app(MODE="demo"))
     _print_demo(credentials)

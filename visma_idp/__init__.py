@@ -11,12 +11,13 @@ users, clients, keys and migrations from Python: ``visma_idp.api``
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask
+from flask import Blueprint, Flask
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import event
 
 from .clock import Clock
 from .config import is_loopback_issuer, load_settings
@@ -61,16 +62,40 @@ class IdentityProvider:
         self.secrets = Secrets(self.settings["SECRET_KEY"])
         self._setup_flask_config(app)
         self._setup_url_prefix(url_prefix)
-        self._setup_database(app)
-        self._setup_security(app)
-        self._setup_protocol()
-        self._setup_login()
-        self._setup_i18n(app)
-        self._setup_blueprints(app)
-        self._setup_operations(app)
-        self._setup_mail(app)
-        self._setup_logging()
+        for _name, step in self.setup_steps(app):
+            step()
         app.extensions["visma_idp"] = self
+
+    def setup_steps(self, app: Flask) -> tuple[tuple[str, Callable[[], None]], ...]:
+        """The parts of the provider, set up on ``app`` in this order by :meth:`init_app`.
+
+        Each package registers its own blueprints, CSRF exemptions and hooks
+        in its ``init_app(app, idp)``. The order matters where parts meet:
+        the database before anything that reads it; security's hooks first
+        (its ``after_request`` runs last and writes the headers and cookies);
+        blueprints in the order of their routes; the mail flush after every
+        other ``after_request`` hook.
+        """
+        from . import account, admin, assets, factors, health, login, notify, oidc, password, proxy
+
+        return (
+            ("database", partial(self._setup_database, app)),
+            ("security", partial(self._setup_security, app)),
+            ("protocol", self._setup_protocol),
+            ("password hashing and throttle", self._setup_login),
+            ("languages", partial(self._setup_i18n, app)),
+            ("templates and static files", partial(assets.init_app, app, self)),
+            ("oidc", partial(oidc.init_app, app, self)),  # the protocol, and its half of the hand-over
+            ("login", partial(login.init_app, app, self)),  # the sign-in, and its half
+            ("account", partial(account.init_app, app, self)),
+            ("password", partial(password.init_app, app, self)),
+            ("factors", partial(factors.init_app, app, self)),
+            ("admin", partial(admin.init_app, app, self)),
+            ("trusted proxies", partial(proxy.init_app, app, self.settings)),
+            ("health", partial(health.init_app, app)),
+            ("mail", partial(notify.init_app, app, self)),
+            ("logging", self._setup_logging),
+        )
 
     def _setup_url_prefix(self, url_prefix: str | None) -> None:
         prefix = self.issuer_path if url_prefix is None else url_prefix.rstrip("/")
@@ -114,34 +139,9 @@ class IdentityProvider:
                 "connect_args": {"connect_timeout": self.settings["DATABASE_CONNECT_TIMEOUT"]}}
 
     def _setup_database(self, app: Flask) -> None:
-        from .storage import db
+        from . import storage
 
-        url = self.settings["DATABASE_URL"]
-        if url.startswith("sqlite:///"):
-            import os
-            from pathlib import Path
-
-            path = Path(url[len("sqlite:///"):])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():  # the database holds digests and encrypted keys: keep it private
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-        db.init_app(app)
-        if not url.startswith("sqlite"):
-            from .storage.pool import ping_after_idle
-
-            with app.app_context():
-                ping_after_idle(db.engine, self.settings["DATABASE_PING_AFTER_IDLE"])
-        if url.startswith("sqlite"):
-            with app.app_context():
-                engine = db.engine
-
-                @event.listens_for(engine, "connect")
-                def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
-                    cur = dbapi_conn.cursor()
-                    cur.execute("PRAGMA foreign_keys=ON")
-                    cur.execute("PRAGMA journal_mode=WAL")
-                    cur.execute("PRAGMA busy_timeout=30000")
-                    cur.close()
+        storage.init_app(app, settings=self.settings, secrets=self.secrets)
 
     def _setup_security(self, app: Flask) -> None:
         from .browser.cookies import StateCookieInterface
@@ -176,56 +176,14 @@ class IdentityProvider:
 
         i18n.init_app(app, self.settings["DEFAULT_LOCALE"])
 
-    def _setup_blueprints(self, app: Flask) -> None:
-        from . import assets, login, oidc
-        from .account.activation import bp as activation_bp
-        from .account.views import bp as account_bp
-        from .notify.views import bp as dev_outbox_bp
-        from .password.api import bp as password_api_bp
-        from .password.views import bp as password_bp
-
-        app.register_blueprint(assets.blueprint(app, self.url_prefix), url_prefix=self.url_prefix or None)
-        oidc.init_app(app, self)  # the protocol, and its half of the hand-over
-        login.init_app(app, self)  # the sign-in, and its half
-        for blueprint in (activation_bp, password_bp, password_api_bp, account_bp, dev_outbox_bp):
-            app.register_blueprint(blueprint, url_prefix=self.url_prefix or None)
-        self._setup_two_step(app)
-
-    def _setup_two_step(self, app: Flask) -> None:
-        from .admin.api import bp as admin_api_bp
-        from .admin.views import bp as admin_bp
-        from .factors import load_all
-        from .factors.recovery_views import bp as recovery_bp
-        from .factors.sms_views import bp as sms_bp
-        from .factors.totp_views import bp as totp_bp
-        from .factors.views import bp as factors_bp
-        from .factors.webauthn_views import bp as webauthn_bp
-
-        load_all()
-        for blueprint in (factors_bp, totp_bp, sms_bp, webauthn_bp, recovery_bp, admin_bp, admin_api_bp):
-            app.register_blueprint(blueprint, url_prefix=self.url_prefix or None)
-
-    def _setup_operations(self, app: Flask) -> None:
-        """Running behind reverse proxies (proxy.py) and the health endpoints (health.py)."""
-        from .health import bp as health_bp
-        from .proxy import TrustedProxies
-
-        if self.settings["TRUSTED_PROXIES"] is not None:
-            app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
-                app.wsgi_app, trusted=self.settings["TRUSTED_PROXIES"], header=self.settings["FORWARDED_HEADER"])
-        app.register_blueprint(health_bp)
-
-    def _setup_mail(self, app: Flask) -> None:
-        from .notify.console import install_console
-        from .notify.outbox import install_flush
-
-        install_flush(app, self)  # MAIL_FLUSH_AFTER_REQUEST: send right after the response
-        install_console(app, self)  # demo mode: queued messages are told in the console
-
     def _setup_logging(self) -> None:
         logging.getLogger("visma_idp").setLevel(self.settings["LOG_LEVEL"].upper())
 
-    # -- helpers used everywhere -------------------------------------------------
+    def register_blueprints(self, app: Flask, *blueprints: Blueprint) -> None:
+        """Register our ``blueprints`` on ``app``, under the provider's URL prefix."""
+        for blueprint in blueprints:
+            app.register_blueprint(blueprint, url_prefix=self.url_prefix or None)
+
     def url(self, endpoint: str, **values: Any) -> str:
         """An absolute URL built from the configured issuer (never the Host header);
         values that are None or empty are left out (``url("login.email", tx=None)``)."""

@@ -27,7 +27,7 @@ from typing import Any
 
 from flask import Flask
 
-from .admin.service import InvalidInput
+from .errors import InvalidInput
 
 __all__ = [
     "ClientRecord", "InvalidInput", "KeyRecord", "UserRecord", "create_client", "create_user", "find_user",
@@ -254,7 +254,7 @@ def create_client(
             method, a redirect URI that is not absolute https, a combination
             that cannot work (e.g. a public client with client_credentials).
     """
-    from .admin.service import create_client as service_create_client
+    from .oidc.registration import create_client as service_create_client
     from .storage import db
 
     _idp(app)
@@ -280,7 +280,7 @@ def list_clients(app: Flask) -> list[ClientRecord]:
     Returns:
         The clients.
     """
-    from .admin.service import list_clients as service_list_clients
+    from .oidc.registration import list_clients as service_list_clients
 
     _idp(app)
     with app.app_context():

@@ -16,11 +16,15 @@ own so they are found in any app, whatever its import name or root path.
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from babel import Locale
 from flask import Blueprint, Flask
 
 from .config import LOCALES
+
+if TYPE_CHECKING:
+    from . import IdentityProvider
 
 NAME = "visma_idp"
 
@@ -42,6 +46,11 @@ def static_url_path(app: Flask, url_prefix: str) -> str:
     if app.has_static_folder and (app.static_url_path or "") == url_prefix + "/static":
         return "/visma-idp/static"
     return "/static"
+
+
+def init_app(app: Flask, idp: IdentityProvider) -> None:
+    """Register our templates and static files on ``app``."""
+    idp.register_blueprints(app, blueprint(app, idp.url_prefix))
 
 
 def blueprint(app: Flask, url_prefix: str) -> Blueprint:

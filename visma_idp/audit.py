@@ -15,6 +15,7 @@ from typing import Any
 
 from blinker import Namespace
 from flask import current_app, has_request_context, request
+from sqlalchemy import select
 
 from .context import current_idp
 from .storage import AuditEvent, db
@@ -66,3 +67,11 @@ def record(
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     audit_event.send(app, event=row)
     return row
+
+
+def events_of_user(user_id: int, *, events: list[str], limit: int) -> list[AuditEvent]:
+    """The user's own events among ``events``, newest first, at most ``limit``."""
+    return list(db.session.scalars(
+        select(AuditEvent).where(AuditEvent.user_id == user_id, AuditEvent.event.in_(events))
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
+    ))

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
 
-from .admin.service import create_client, create_user
+from .admin.service import create_user
 from .errors import ConfigError
-from .storage import Client, User, db
+from .oidc.registration import create_client
+from .storage import db, queries
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_NAME = "Demo User"
@@ -69,12 +69,12 @@ def seed_demo(app: Flask) -> dict[str, Any]:
     with app.app_context():  # the password policy reads the settings
         credentials, new = _load_or_create(path)
     with app.app_context():
-        user = db.session.scalar(select(User).where(User.email == DEMO_EMAIL))
+        user = queries.user_by_email(DEMO_EMAIL)
         if user is None:
             create_user(DEMO_EMAIL, DEMO_NAME, credentials["password"])
         elif new:
             user.password_hash = idp.hasher.hash(credentials["password"])
-        client = db.session.scalar(select(Client).where(Client.client_id == DEMO_CLIENT_ID))
+        client = queries.client_by_id(DEMO_CLIENT_ID)
         if client is None:
             create_client(
                 DEMO_CLIENT_ID,

@@ -16,6 +16,12 @@ class ConfigError(VismaIdpError):
         super().__init__(f"VISMA_IDP_{setting}: {message}")
 
 
+class InvalidInput(VismaIdpError):
+    """Bad input to an operation of the CLI or the Python API (a user, a
+    client, an admin right); the message says which and why, in plain
+    English (the ``visma-idp`` command exits with status 1)."""
+
+
 class DatabaseNotReady(VismaIdpError):
     """The database schema is missing or older than this release."""
 

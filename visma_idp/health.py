@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Flask, Response, jsonify
 
 from .context import current_idp
 
@@ -81,6 +81,11 @@ def _check_signing_keys(checks: dict[str, str]) -> None:
         return
     missing = [alg for alg in ALGORITHMS if alg not in loaded]
     checks["signing_keys"] = f"missing for {', '.join(missing)}" if missing else "ok"
+
+
+def init_app(app: Flask) -> None:
+    """Register the health endpoints at the root of ``app``'s URL map (never under the provider's prefix)."""
+    app.register_blueprint(bp)
 
 
 def _no_store(response: Response) -> Response:

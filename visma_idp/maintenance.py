@@ -1,4 +1,4 @@
-"""Purging rows that have done their work (``visma-idp purge``).
+"""Purging rows that have done their work (``visma-idp purge``, at the end).
 
 Nothing in the request path deletes old rows, so without this the tables of
 codes, tokens, links, sessions and mail grow with every sign-in. The rules:
@@ -25,8 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import click
 from sqlalchemy import and_, delete, func, or_, select
 
+from .cli_support import provider_app, table
 from .context import current_idp
 from .storage import (
     AccountToken,
@@ -119,3 +121,22 @@ def _delete_in_batches(rule: Rule, where: Any, batch: int) -> int:
         total += result.rowcount  # type: ignore[attr-defined]
         if len(ids) < batch:
             return total
+
+
+# -- visma-idp purge -----------------------------------------------------------------
+
+
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Only count what would go.")
+@click.option("--batch", default=5000, show_default=True, type=click.IntRange(1),
+              help="Rows per DELETE statement and transaction.")
+def purge_command(dry_run: bool, batch: int) -> None:
+    """Delete rows that have done their work: expired or used codes, links
+    and tokens, ended sessions, sent mail, old text messages, given-up
+    enrolments; audit events only with AUDIT_RETENTION_DAYS. Each is kept
+    RETENTION_DAYS after it stopped being usable. Run it daily (cron or a
+    systemd timer); it is safe beside running servers and workers."""
+    app = provider_app()
+    with app.app_context():
+        counts = purge(dry_run=dry_run, batch=batch)
+    table(["table", "would go" if dry_run else "deleted"], [[name, n] for name, n in counts.items()])

@@ -1,16 +1,20 @@
 """Alembic from inside the package: find the migrations (top-level
 ``migrations/`` in a checkout, ``visma_idp/migrations`` in a wheel) and run
 them on the app's own engine. An upgrade to head also creates the first
-signing keys (``oidc/keys.py``), so a fresh database is ready to sign."""
+signing keys (``oidc/keys.py``), so a fresh database is ready to sign.
+The ``visma-idp db`` commands are at the end."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+
+from .cli_support import provider_app
 
 
 def migrations_dir() -> Path:
@@ -60,3 +64,31 @@ def upgrade(app, revision: str = "head") -> list[str]:
     if revision != "head":
         return []
     return app.extensions["visma_idp"].keys.ensure_keys()
+
+
+# -- visma-idp db ------------------------------------------------------------------
+
+
+@click.group("db")
+def database() -> None:
+    """Database migrations (Alembic)."""
+
+
+@database.command("upgrade")
+def db_upgrade() -> None:
+    """Upgrade the database to the newest migration, and create the first
+    signing keys (one per algorithm) if there are none."""
+    app = provider_app(check_db=False)
+    created = upgrade(app)
+    click.echo(f"database at migration {current_revision(app)}")
+    if created:
+        click.echo(f"created {len(created)} signing keys: {', '.join(created)}")
+
+
+@database.command("current")
+def db_current() -> None:
+    """Show the database's migration and the one this release needs."""
+    app = provider_app(check_db=False)
+    current, head = current_revision(app), head_revision()
+    state = "up to date" if current == head else "run `visma-idp db upgrade`"
+    click.echo(f"current: {current or 'none'}\nhead:    {head}\n{state}")

@@ -33,9 +33,12 @@ checking that it is an address.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 Address = IPv4Address | IPv6Address
 Network = IPv4Network | IPv6Network
@@ -205,6 +208,13 @@ def _within(address: Address, networks: tuple[Network, ...]) -> bool:
 
 
 # -- the middleware ---------------------------------------------------------------------
+
+
+def init_app(app: Flask, settings: Mapping[str, Any]) -> None:
+    """Put :class:`TrustedProxies` in front of ``app`` when ``TRUSTED_PROXIES`` is set."""
+    if settings["TRUSTED_PROXIES"] is not None:
+        app.wsgi_app = TrustedProxies(  # type: ignore[method-assign]
+            app.wsgi_app, trusted=settings["TRUSTED_PROXIES"], header=settings["FORWARDED_HEADER"])
 
 
 class TrustedProxies:

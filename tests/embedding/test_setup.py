@@ -105,3 +105,47 @@ def test_cookies_under_a_prefix_stay_on_the_whole_host(make_host):
         attrs = [a.strip().lower() for a in cookie.split(";")[1:]]
         assert "path=/" in attrs and "secure" in attrs, cookie
         assert not any(a.startswith("domain=") for a in attrs), cookie
+
+
+class RecordingProvider(IdentityProvider):
+    """Notes which blueprints, CSRF exemptions and request hooks each setup step adds."""
+
+    def setup_steps(self, app):
+        self.added: dict[str, tuple[set[str], set[str], list[str]]] = {}
+        csrf_exempt = lambda: set(app.extensions["csrf"]._exempt_views) if "csrf" in app.extensions else set()  # noqa: E731
+        hooks = lambda: [f.__qualname__ for f in app.after_request_funcs.get(None, [])]  # noqa: E731
+
+        def recorded(name, step):
+            def run():
+                blueprints, exempt, after = set(app.blueprints), csrf_exempt(), hooks()
+                step()
+                self.added[name] = (set(app.blueprints) - blueprints, csrf_exempt() - exempt, hooks()[len(after):])
+            return run
+
+        return tuple((name, recorded(name, step)) for name, step in super().setup_steps(app))
+
+
+def test_each_package_sets_up_its_own_parts(fresh_database):
+    app = Flask("steps_host")
+    app.config.update({"VISMA_IDP_" + k: v for k, v in fresh_database.items()})
+    idp = RecordingProvider(app, MAIL_FLUSH_AFTER_REQUEST=True)
+    blueprints = {name: added[0] for name, added in idp.added.items() if added[0]}
+    assert blueprints == {
+        "templates and static files": {"visma_idp"},
+        "oidc": {"oidc"},
+        "login": {"login"},
+        "account": {"activation", "account"},
+        "password": {"password", "password_api"},
+        "second step": {"second_step"},
+        "factors": {"factors", "totp", "sms", "webauthn", "recovery"},
+        "admin": {"admin", "admin_api"},  # not the second step's any more
+        "health": {"health"},
+        "mail": {"dev_outbox"},
+    }
+    assert idp.added["admin"][1] == {"visma_idp.admin.api.create_one_time_code", "visma_idp.admin.api.invite_user"}
+    assert {name for name, added in idp.added.items() if added[1]} == {"oidc", "admin"}
+    # the response hooks of the whole app, in the order they were added (Flask runs them backwards)
+    assert [hook for added in idp.added.values() for hook in added[2]] == [
+        "install_security.<locals>._headers", "set_remember_cookie", "install_flush.<locals>._flush_mail"]
+    assert list(idp.added) == [name for name, _step in idp.setup_steps(app)]
+    close_database(app)

@@ -19,8 +19,8 @@ def confirm(client, password, next_path="/account/security"):
 
 
 def test_recent_after_sign_in_then_stale(flow, app, idp):
-    from visma_idp.factors.views import password_is_recent
     from visma_idp.browser.sso import current_session
+    from visma_idp.factors.views import password_is_recent
 
     client = signed_in(flow)
     cookie = client.get_cookie("visma_idp_sid").value

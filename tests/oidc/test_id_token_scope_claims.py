@@ -37,7 +37,7 @@ def login(app, client, make_user, make_client):
     def run_login(*, id_token_claims=None, scope=SCOPE, app_=None, **extra):
         target = app_ or app
         with target.app_context():
-            from visma_idp.admin.service import create_client
+            from visma_idp.oidc.registration import create_client
             from visma_idp.storage import db
 
             create_client("rp", secret="rp-secret-0123456789abcdef", redirect_uris=["https://rp.example.com/cb"],
@@ -131,7 +131,7 @@ def test_a_changed_client_setting_reaches_the_next_token(app, login):
 
 
 def test_create_client_stores_the_choice(app):
-    from visma_idp.admin.service import client_as_dict, create_client
+    from visma_idp.oidc.registration import client_as_dict, create_client
 
     with app.app_context():
         for client_id, choice in (("a", None), ("b", True), ("c", False)):

@@ -156,7 +156,8 @@ def test_an_unusable_jwks_is_a_warning_naming_the_client(app, client, clients, i
     {"keys": [{"kty": "RSA", "n": "!!!", "e": "AQAB"}]},
 ], ids=["empty", "not-a-list", "symmetric", "broken-rsa"])
 def test_registration_refuses_an_unusable_jwks(app, jwks):
-    from visma_idp.admin.service import InvalidInput, create_client
+    from visma_idp.errors import InvalidInput
+    from visma_idp.oidc.registration import create_client
 
     with app.app_context(), pytest.raises(InvalidInput, match="jwks"):
         create_client(JWT_CLIENT, token_endpoint_auth_method="private_key_jwt", jwks=jwks,
@@ -165,7 +166,8 @@ def test_registration_refuses_an_unusable_jwks(app, jwks):
 
 def test_registration_refuses_a_private_key(app, rsa_key):
     """Only the client's public keys belong on the server."""
-    from visma_idp.admin.service import InvalidInput, create_client
+    from visma_idp.errors import InvalidInput
+    from visma_idp.oidc.registration import create_client
 
     with app.app_context(), pytest.raises(InvalidInput, match="private"):
         create_client(JWT_CLIENT, token_endpoint_auth_method="private_key_jwt",
@@ -270,7 +272,7 @@ def test_lifetime_cap_without_iat_counts_from_now(client, clients, idp, rsa_key,
 def test_lifetime_cap_is_a_setting(make_app, make_client, idp, rsa_key):
     other = make_app(keys=True, CLIENT_ASSERTION_MAX_LIFETIME=3600)
     with other.app_context():
-        from visma_idp.admin.service import create_client
+        from visma_idp.oidc.registration import create_client
         from visma_idp.storage import db
 
         create_client(JWT_CLIENT, token_endpoint_auth_method="private_key_jwt",

@@ -24,11 +24,10 @@ from babel.dates import format_datetime, get_timezone_name
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select, update
 
 from .. import audit
 from ..context import current_idp
-from ..storage import AuditEvent, SsoSession, Token, db
+from ..storage import SsoSession, queries
 from .sessions import Revoked, revoke_everything
 
 ACTIVITY_LIMIT = 20
@@ -140,12 +139,7 @@ def zone_name(zone: ZoneInfo) -> str:
 
 def live_sessions(user_id: int) -> list[SsoSession]:
     """The user's sessions that are neither ended nor expired, most recently used first."""
-    now = current_idp().clock.now()
-    return list(db.session.scalars(
-        select(SsoSession)
-        .where(SsoSession.user_id == user_id, SsoSession.ended_at.is_(None), SsoSession.expires_at > now)
-        .order_by(SsoSession.last_seen_at.desc(), SsoSession.created_at.desc())
-    ))
+    return queries.live_sessions_of_user(user_id, current_idp().clock.now())
 
 
 def end_other_session(user_id: int, public_id: str, *, current_id: str) -> bool:
@@ -159,21 +153,9 @@ def end_other_session(user_id: int, public_id: str, *, current_id: str) -> bool:
     if not isinstance(public_id, str) or len(public_id) > 64:
         return False
     now = current_idp().clock.now()
-    ended = db.session.execute(
-        update(SsoSession)
-        .where(SsoSession.public_id == public_id, SsoSession.user_id == user_id, SsoSession.id != current_id,
-               SsoSession.ended_at.is_(None), SsoSession.expires_at > now)
-        .values(ended_at=now),
-        execution_options={"synchronize_session": False},
-    ).rowcount  # type: ignore[attr-defined]
-    if ended != 1:
+    if queries.end_live_session(user_id, public_id, now, except_id=current_id) != 1:
         return False
-    tokens = db.session.execute(
-        update(Token)
-        .where(Token.user_id == user_id, Token.sid == public_id, Token.revoked_at.is_(None))
-        .values(revoked_at=now),
-        execution_options={"synchronize_session": False},
-    ).rowcount  # type: ignore[attr-defined]
+    tokens = queries.revoke_tokens_of_session(user_id, public_id, now)
     audit.record("session_ended", user_id=user_id, details={"session": public_id, "tokens": tokens})
     return True
 
@@ -187,14 +169,7 @@ def end_all_other_sessions(user_id: int, *, current: SsoSession) -> Revoked:
     Returns:
         What ended (``tokens`` counts the tokens revoked here).
     """
-    now = current_idp().clock.now()
-    tokens = db.session.execute(
-        update(Token)
-        .where(Token.user_id == user_id, Token.revoked_at.is_(None),
-               or_(Token.sid.is_(None), Token.sid != current.public_id))
-        .values(revoked_at=now),
-        execution_options={"synchronize_session": False},
-    ).rowcount  # type: ignore[attr-defined]
+    tokens = queries.revoke_tokens_outside_session(user_id, current.public_id, current_idp().clock.now())
     done = revoke_everything(user_id, keep_session_id=current.id, tokens=False, reason="sign_out_others")
     return replace(done, tokens=tokens)
 
@@ -255,11 +230,8 @@ class ActivityItem:
 
 
 def recent_activity(user_id: int, *, limit: int = ACTIVITY_LIMIT) -> list[ActivityItem]:
-    rows = db.session.scalars(
-        # the events a person can act on (not every token an app fetched)
-        select(AuditEvent).where(AuditEvent.user_id == user_id, AuditEvent.event.in_(list(EVENT_LABELS)))
-        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
-    )
+    # the events a person can act on (not every token an app fetched)
+    rows = audit.events_of_user(user_id, events=list(EVENT_LABELS), limit=limit)
     return [
         ActivityItem(label=str(EVENT_LABELS.get(row.event, _OTHER)), at=row.at, ip=row.ip,
                      device=device_label(row.user_agent) if row.user_agent else "",

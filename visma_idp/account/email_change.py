@@ -47,7 +47,7 @@ from sqlalchemy.exc import IntegrityError
 from .. import audit
 from ..context import current_idp
 from ..notify.messages import queue
-from ..storage import AccountToken, User, db
+from ..storage import AccountToken, User, db, queries
 from . import addresses, tokens
 from .sessions import revoke_everything
 
@@ -65,10 +65,8 @@ class EmailChangeError(Exception):
 
 
 def taken_by_other(address: str, user_id: int) -> bool:
-    found = db.session.scalar(
-        select(func.count()).select_from(User).where(User.email == address, User.id != user_id)
-    )
-    return bool(found)
+    user = queries.user_by_email(address)
+    return user is not None and user.id != user_id
 
 
 def requests_last_hour(user_id: int) -> int:

@@ -1,1 +1,22 @@
-"""Administration: the operations behind the CLI (and, later, the admin console and API)."""
+"""Administration: users and admin rights (``service.py``, ``rights.py``),
+the admin pages (``views.py``) and the admin REST API (``api.py``), and the
+commands behind them (``cli.py``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .. import IdentityProvider
+
+
+def init_app(app: Flask, idp: IdentityProvider) -> None:
+    """Register the admin pages and the admin API; the API's two POST
+    endpoints take bearer tokens, not cookies, so they are exempt from CSRF."""
+    from . import api, views
+
+    idp.register_blueprints(app, views.bp, api.bp)
+    idp.csrf.exempt(api.create_one_time_code)
+    idp.csrf.exempt(api.invite_user)

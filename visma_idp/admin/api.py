@@ -31,7 +31,7 @@ Rules:
 - errors are ``{"error", "message"}`` (``message`` translated by
   Accept-Language); every answer is ``Cache-Control: no-store``;
 - the endpoint takes no cookies into account, so it is exempt from the CSRF
-  token and the Origin check (a bearer token is never sent by the browser on
+  token (``admin.init_app``) and the Origin check (a bearer token is never sent by the browser on
   its own).
 """
 
@@ -178,10 +178,3 @@ def _http_error(error: HTTPException):
     status = error.code or 500
     return _error(status, "invalid_request" if status < 500 else "server_error",
                   _("The request could not be handled."))
-
-
-@bp.record_once
-def _exempt_from_csrf(state) -> None:
-    # the extension is not in app.extensions["visma_idp"] yet while blueprints register
-    state.app.extensions["csrf"].exempt(create_one_time_code)
-    state.app.extensions["csrf"].exempt(invite_user)

@@ -1,26 +1,14 @@
-"""Create and list users and clients. Used by the CLI, demo seeding and tests."""
+"""Create, invite and list users. Used by the CLI, the Python API, demo seeding and tests
+(clients: ``oidc/registration.py``)."""
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy import select
 
 from .. import audit
 from ..context import current_idp
-from ..errors import VismaIdpError
-from ..oidc.client_assertion import public_keys
-from ..oidc.keys import ALGORITHMS
-from ..storage import Client, User, db
-
-GRANT_TYPES = {"authorization_code", "refresh_token", "client_credentials"}
-AUTH_METHODS = {"client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
-
-class InvalidInput(VismaIdpError):
-    """Bad input to an admin operation; the message says which and why."""
-
+from ..errors import InvalidInput
+from ..storage import User, db, queries
 
 
 def parse_email(value: object) -> str:
@@ -50,7 +38,7 @@ def create_user(email: str, name: str, password: str | None = None, *, invite: b
         InvalidInput: a bad or taken email address, or a password the policy refuses.
     """
     email = parse_email(email)
-    if db.session.scalar(select(User).where(User.email == email)) is not None:
+    if queries.user_by_email(email) is not None:
         raise InvalidInput(f"a user with email {email} already exists")
     now = current_idp().clock.now()
     claims.setdefault("email_verified", password is not None)
@@ -108,115 +96,5 @@ def _send_welcome(user: User, *, again: bool = False) -> None:
                    days=max(1, lifetime // 86400))
 
 
-@dataclass
-class CreatedClient:
-    client: Client
-    secret: str | None
-
-
-def create_client(
-    client_id: str,
-    *,
-    redirect_uris: list[str] | tuple[str, ...] = (),
-    grant_types: list[str] | tuple[str, ...] = ("authorization_code", "refresh_token"),
-    scope: str = "openid profile email",
-    secret: str | None = None,
-    public: bool = False,
-    post_logout_redirect_uris: list[str] | tuple[str, ...] = (),
-    token_endpoint_auth_method: str | None = None,
-    skip_consent: bool = False,
-    name: str | None = None,
-    require_pkce: bool = True,
-    application_type: str = "web",
-    id_token_signed_response_alg: str | None = None,
-    jwks: dict | None = None,
-    id_token_claims: bool | None = None,
-) -> CreatedClient:
-    """Register a client.
-
-    ``id_token_claims``: put the claims of the granted scopes in the ID token
-    too (True), keep them in UserInfo only (False), or follow the server's
-    ``ID_TOKEN_SCOPE_CLAIMS`` (None).
-    """
-    if not client_id or len(client_id) > 128:
-        raise InvalidInput("client id must be 1 to 128 characters")
-    if db.session.scalar(select(Client).where(Client.client_id == client_id)) is not None:
-        raise InvalidInput(f"a client with id {client_id} already exists")
-    bad = set(grant_types) - GRANT_TYPES
-    if bad:
-        raise InvalidInput(f"unsupported grant type(s): {', '.join(sorted(bad))}")
-    method = token_endpoint_auth_method or ("none" if public else "client_secret_basic")
-    if method not in AUTH_METHODS:
-        raise InvalidInput(f"unsupported token endpoint auth method: {method}")
-    if public and method != "none":
-        raise InvalidInput("a public client uses token endpoint auth method 'none'")
-    if method == "none" and "client_credentials" in grant_types:
-        raise InvalidInput("a public client cannot use client_credentials")
-    if method == "private_key_jwt" and not jwks:
-        raise InvalidInput("private_key_jwt needs the client's public keys (jwks)")
-    if jwks is not None:
-        try:
-            public_keys(jwks)
-        except ValueError as exc:
-            raise InvalidInput(f"unusable jwks: {exc}") from None
-        if any(isinstance(key, dict) and "d" in key for key in jwks["keys"]):
-            raise InvalidInput("the jwks holds a private key: register only the client's public keys")
-    if id_token_signed_response_alg and id_token_signed_response_alg not in ALGORITHMS:
-        raise InvalidInput(f"unsupported id_token_signed_response_alg: {id_token_signed_response_alg}")
-    for uri in list(redirect_uris) + list(post_logout_redirect_uris):
-        if "#" in uri or not uri.split(":", 1)[0] or "://" not in uri:
-            raise InvalidInput(f"not an absolute URI without fragment: {uri}")
-        if uri.startswith("http://") and not _loopback(uri) and application_type != "native":
-            raise InvalidInput(f"redirect URIs must use https (http only for 127.0.0.1/localhost): {uri}")
-    if "authorization_code" in grant_types and not redirect_uris:
-        raise InvalidInput("the authorization_code grant needs at least one redirect URI")
-    plain_secret = None
-    if method in ("client_secret_basic", "client_secret_post"):
-        plain_secret = secret or secrets.token_urlsafe(32)
-    idp = current_idp()
-    client = Client(
-        client_id=client_id,
-        secret_digest=idp.secrets.keyed_digest(plain_secret) if plain_secret else None,
-        name=name or client_id,
-        redirect_uris=list(redirect_uris),
-        post_logout_redirect_uris=list(post_logout_redirect_uris),
-        grant_types=list(dict.fromkeys(grant_types)),
-        response_types=["code"] if "authorization_code" in grant_types else [],
-        scope=" ".join(dict.fromkeys(scope.split())),
-        token_endpoint_auth_method=method,
-        application_type=application_type,
-        require_pkce=True if method == "none" else require_pkce,
-        skip_consent=skip_consent,
-        id_token_signed_response_alg=id_token_signed_response_alg,
-        jwks=jwks,
-        id_token_claims=id_token_claims,
-        created_at=idp.clock.now(),
-    )
-    db.session.add(client)
-    db.session.flush()
-    idp.clients.invalidate(client_id)
-    audit.record("client_created", client_id=client_id)
-    return CreatedClient(client, plain_secret)
-
-
-def _loopback(uri: str) -> bool:
-    from urllib.parse import urlsplit
-
-    return urlsplit(uri).hostname in {"127.0.0.1", "localhost", "::1"}
-
-
-def client_as_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
-    data = {"client_id": client.client_id, **client.client_metadata,
-            "require_pkce": client.require_pkce, "skip_consent": client.skip_consent,
-            "id_token_claims": client.id_token_claims}
-    if secret:
-        data["client_secret"] = secret
-    return data
-
-
 def list_users() -> list[User]:
-    return list(db.session.scalars(select(User).order_by(User.id)))
-
-
-def list_clients() -> list[Client]:
-    return list(db.session.scalars(select(Client).order_by(Client.id)))
+    return queries.all_users()

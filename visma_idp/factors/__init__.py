@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # RFC 8176 values (assurance.py holds them for the protocol and the sign-in alike)
 from ..assurance import (  # noqa: E402, F401 - the factor modules take them from here
@@ -25,6 +25,11 @@ from ..assurance import (  # noqa: E402, F401 - the factor modules take them fro
     AMR_USER_PRESENCE,
 )
 from ..context import current_idp
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .. import IdentityProvider
 
 
 @dataclass(frozen=True)
@@ -110,6 +115,17 @@ def methods_for(user, *, phishing_resistant_only: bool = False) -> list[Method]:
     return sorted(found, key=lambda m: -m.strength)
 
 
+def confirmed_factors(user) -> list:
+    """The user's confirmed factors (their own: recovery and admin codes are not factors), oldest first."""
+    from sqlalchemy import select
+
+    from ..storage import Factor, db
+
+    return list(db.session.scalars(
+        select(Factor).where(Factor.user_id == user.id, Factor.confirmed_at.is_not(None)).order_by(Factor.id)
+    ))
+
+
 def has_second_factor(user) -> bool:
     """Whether the user has a confirmed factor of their own (recovery codes and
     admin-issued codes are ways back in, not factors)."""
@@ -124,6 +140,20 @@ def has_second_factor(user) -> bool:
 
 _LOADED = False
 MODULES = ("totp", "sms", "webauthn", "recovery_codes", "admin_codes")
+
+
+def init_app(app: Flask, idp: IdentityProvider) -> None:
+    """Load every factor module (each registers its sign-in methods) and
+    register the factor pages: the overview and password confirmation, then
+    each factor's enrolment."""
+    from .recovery_views import bp as recovery_bp
+    from .sms_views import bp as sms_bp
+    from .totp_views import bp as totp_bp
+    from .views import bp as factors_bp
+    from .webauthn_views import bp as webauthn_bp
+
+    load_all()
+    idp.register_blueprints(app, factors_bp, totp_bp, sms_bp, webauthn_bp, recovery_bp)
 
 
 def load_all() -> None:

@@ -16,10 +16,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from flask_babel import gettext as _
-from sqlalchemy import select
 
-from ..storage import Factor, db
-from . import must_have_factor
+from ..storage import Factor
+from . import confirmed_factors, must_have_factor
 
 if TYPE_CHECKING:
     from ..storage import User
@@ -48,9 +47,6 @@ def ensure_removable(*, user: User, factor: Factor) -> None:
     """
     if not must_have_factor(user):
         return
-    confirmed = db.session.scalars(
-        select(Factor.id).where(Factor.user_id == user.id, Factor.confirmed_at.is_not(None)).limit(2)
-    ).all()
-    if list(confirmed) == [factor.id]:
+    if [f.id for f in confirmed_factors(user)] == [factor.id]:
         raise RemovalRefused(_("Your account must have a way to confirm your sign-in. Add another one "
                                "before you remove this one."))

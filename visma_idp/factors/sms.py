@@ -42,7 +42,7 @@ from flask import has_request_context, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from .. import audit
 from ..context import current_idp
@@ -115,6 +115,13 @@ def mask(phone: str | None) -> str:
     hidden = len(national) - shown
     groups = [BULLET * min(3, hidden - i) for i in range(0, hidden, 3)]
     return " ".join([f"+{cc}", *groups, national[-shown:]])
+
+
+def remove(factor: Factor) -> None:
+    """Delete a phone factor and the codes sent to it; the caller commits."""
+    db.session.execute(delete(SmsCode).where(SmsCode.factor_id == factor.id),
+                       execution_options={"synchronize_session": False})
+    db.session.delete(factor)
 
 
 def sms_factors(user) -> list[Factor]:

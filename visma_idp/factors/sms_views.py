@@ -189,7 +189,6 @@ def remove(factor_id: int):
         return render_template("error.html", title=_("You cannot remove this phone number"),
                                message=exc.message), exc.status
     after_removal(user, factor)
-    db.session.query(SmsCode).filter(SmsCode.factor_id == factor.id).delete(synchronize_session=False)
-    db.session.delete(factor)
+    sms.remove(factor)
     db.session.commit()
     return redirect(current_idp().url("factors.overview"), code=303)

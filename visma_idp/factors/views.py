@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from .. import audit
 from ..browser import signin
@@ -27,7 +26,7 @@ from ..context import current_idp
 from ..password.confirm import Events, check_current_password, wait_message
 from ..storage import Factor, User, db
 from ..urls import safe_next, safe_path
-from . import must_have_factor
+from . import confirmed_factors, must_have_factor
 
 bp = Blueprint("factors", __name__)
 
@@ -82,12 +81,6 @@ def gate(back_to: str):
     if user is None:
         return None, None, to_sign_in()
     return user, sess, require_recent_password(sess, back_to)
-
-
-def confirmed_factors(user) -> list[Factor]:
-    return list(db.session.scalars(
-        select(Factor).where(Factor.user_id == user.id, Factor.confirmed_at.is_not(None)).order_by(Factor.id)
-    ))
 
 
 @bp.get("/account/security")

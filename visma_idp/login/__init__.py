@@ -29,8 +29,7 @@ def init_app(app: Flask, idp: IdentityProvider) -> None:
     from .steps import STEPS  # noqa: F401 - the steps' and ways' routes
     from .steps.second_factor import achievable_acr
 
-    app.register_blueprint(bp, url_prefix=idp.url_prefix or None)
-    app.register_blueprint(second_step_bp, url_prefix=idp.url_prefix or None)
+    idp.register_blueprints(app, bp, second_step_bp)
     app.after_request(signin.save_if_changed)
     idp.handoff.sign_in = sign_in
     idp.handoff.continue_signin = continue_signin

@@ -11,7 +11,7 @@ Rules (docs/mail.md says the same for operators):
 - a message the SMTP server accepted is marked ``sent`` and never tried again;
 - a failure waits ``MAIL_RETRY_SECONDS`` × 2^(tries−1) (at most an hour) and
   is tried again, up to ``MAIL_MAX_ATTEMPTS``, then marked ``failed`` (kept;
-  ``visma-idp mail retry`` puts it back). A 5xx answer about one message
+  ``visma-idp mail retry`` puts it back: :func:`retry`). A 5xx answer about one message
   (unknown recipient, rejected content) is final at once: trying again
   cannot help;
 - without ``SMTP_URL`` nothing leaves: messages stay pending in the outbox
@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
 
+from .. import audit
 from ..context import request_state
 from ..storage import MailOutbox, db
 from .smtp import MESSAGE_REFUSED, SmtpSettings, SmtpTransport, is_permanent
@@ -247,6 +248,47 @@ def run_once(idp, *, limit: int = 100) -> DeliveryReport:
     report = deliver_due(idp, limit=limit)
     report.notices = notices
     return report
+
+
+# -- reading and retrying (the mail commands, the dev outbox) ---------------------
+
+
+def newest(*, limit: int, status: str | None = None) -> list[MailOutbox]:
+    """The newest messages first, at most ``limit``; with ``status``, only those in that state."""
+    query = select(MailOutbox).order_by(MailOutbox.id.desc()).limit(limit)
+    if status:
+        query = query.where(MailOutbox.status == status)
+    return list(db.session.scalars(query))
+
+
+def retry(idp, *, message_id: int | None = None) -> list[int]:
+    """Send messages again: a failed one goes back to pending with a fresh
+    count of tries; a pending one is due at once. A sent message is never
+    touched. ``message_id`` None: every failed message. Audited
+    (``mail_retry``) when there is any; the caller commits.
+
+    Returns:
+        The ids of the messages that are now due, in order.
+    """
+    now = idp.clock.now()
+    if message_id is None:
+        where = [MailOutbox.status == "failed"]
+    else:
+        where = [MailOutbox.id == message_id, MailOutbox.status.in_(["failed", "pending"])]
+    ids = list(db.session.scalars(select(MailOutbox.id).where(*where).order_by(MailOutbox.id)))
+    if ids:
+        db.session.execute(
+            update(MailOutbox).where(MailOutbox.id.in_(ids), MailOutbox.status == "failed")
+            .values(status="pending", attempts=0, lease_until=None, next_attempt_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        db.session.execute(
+            update(MailOutbox).where(MailOutbox.id.in_(ids), MailOutbox.status == "pending")
+            .values(next_attempt_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        audit.record("mail_retry", details={"messages": ids})
+    return ids
 
 
 # -- flush after requests (dev server, demo) ------------------------------------

@@ -47,6 +47,15 @@ def _tail(number: str) -> str:
     return "…" + number[-3:]
 
 
+def newest_texts(*, limit: int) -> list:
+    """The newest rows of the ``outbox`` backend first, at most ``limit`` (the dev outbox shows them)."""
+    from sqlalchemy import select
+
+    from ..storage import SmsOutbox, db
+
+    return list(db.session.scalars(select(SmsOutbox).order_by(SmsOutbox.id.desc()).limit(limit)))
+
+
 class OutboxSender:
     """Keeps the message in ``sms_outbox`` (caller's transaction; caller commits)."""
 

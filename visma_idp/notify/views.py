@@ -18,10 +18,11 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask_babel import format_datetime, lazy_gettext
-from sqlalchemy import select
 
 from ..context import current_idp, request_state
-from ..storage import MailOutbox, SmsOutbox, db
+from ..storage import MailOutbox, db
+from .outbox import newest
+from .sms import newest_texts
 
 bp = Blueprint("dev_outbox", __name__)
 
@@ -58,14 +59,11 @@ def _message(message_id: int) -> MailOutbox:
 @bp.get("/dev/outbox")
 def outbox():
     status = request.args.get("status")
-    query = select(MailOutbox).order_by(MailOutbox.id.desc()).limit(PAGE_SIZE)
-    if status in STATUS_LABELS:
-        query = query.where(MailOutbox.status == status)
-    rows = list(db.session.scalars(query))
+    rows = newest(limit=PAGE_SIZE, status=status if status in STATUS_LABELS else None)
     # text messages of the outbox SMS backend (bodies decrypted by SmsOutbox.body)
     from ..factors.sms import mask
 
-    sms_rows = list(db.session.scalars(select(SmsOutbox).order_by(SmsOutbox.id.desc()).limit(SMS_PAGE_SIZE)))
+    sms_rows = newest_texts(limit=SMS_PAGE_SIZE)
     return render_template("dev_outbox.html", rows=rows, when=_when, labels=STATUS_LABELS,
                            status=status if status in STATUS_LABELS else None, sms_rows=sms_rows, sms_mask=mask)
 

@@ -24,7 +24,7 @@ def init_app(app: Flask, idp: IdentityProvider) -> None:
     from .authorization import resume
     from .views import bp
 
-    app.register_blueprint(bp, url_prefix=idp.url_prefix or None)
+    idp.register_blueprints(app, bp)
     # the first signing keys, before an endpoint that signs or verifies writes anything (keys.py)
     app.before_request_funcs.setdefault(bp.name, []).append(idp.keys.ensure_active)
     for name in ("authorize", "token", "introspect", "revoke", "userinfo", "end_session"):

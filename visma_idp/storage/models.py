@@ -1,19 +1,21 @@
 """Tables. Times are integer seconds since the epoch (UTC), read from the
 app clock so tests can move time. Secrets and tokens are stored only as
-digests (see :mod:`visma_idp.crypto`)."""
+digests (see :mod:`visma_idp.crypto`); message texts are encrypted with the
+app's :class:`~visma_idp.crypto.Secrets`, which :func:`visma_idp.storage.init_app`
+keeps for this package (storage imports nothing above itself)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Self
 
+from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from ..context import current_idp
-from ..oidc.checks.redirect_uri import redirect_uri_matches
+from ..crypto import Secrets
 
 
 class Base(DeclarativeBase):
@@ -86,8 +88,11 @@ class User(db.Model):  # type: ignore[name-defined]
 
 
 class ClientRules:
-    """The checks Authlib's ClientMixin documents, shared by the table row and
-    the per-process snapshot (:class:`ClientSnapshot`)."""
+    """The checks of Authlib's ClientMixin that read only the registration,
+    shared by the table row and the per-process snapshot (:class:`ClientSnapshot`).
+    The two that need the protocol's rules or the app's secret key,
+    ``check_redirect_uri`` and ``check_client_secret``, are added by the
+    client Authlib sees (``oidc/clients.py``)."""
 
     client_id: str
     secret_digest: str | None
@@ -138,14 +143,6 @@ class ClientRules:
         allowed = set(self.scope.split())
         return " ".join(s for s in dict.fromkeys(scope.split()) if s in allowed)
 
-    def check_redirect_uri(self, redirect_uri: str) -> bool:
-        return redirect_uri_matches(
-            redirect_uri, self.redirect_uris, loopback_any_port=self.is_public and self.application_type == "native"
-        )
-
-    def check_client_secret(self, client_secret: str) -> bool:
-        return current_idp().secrets.check_keyed_digest(client_secret, self.secret_digest)
-
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         if endpoint == "token":
             return method == self.token_endpoint_auth_method
@@ -163,7 +160,7 @@ class ClientRules:
 
 
 class Client(ClientRules, db.Model):  # type: ignore[name-defined]
-    """A relying party. Implements the methods Authlib's ClientMixin documents."""
+    """A relying party (its registration; Authlib sees ``oidc/clients.py``'s ``OAuthClient``)."""
 
     __tablename__ = "clients"
 
@@ -212,8 +209,9 @@ class ClientSnapshot(ClientRules):
     created_at: int
 
     @classmethod
-    def of(cls, row: Client) -> ClientSnapshot:
-        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})
+    def of(cls, row: Client, **extra: Any) -> Self:
+        """A snapshot of ``row``; ``extra``: the fields a subclass adds."""
+        return cls(**{f.name: getattr(row, f.name) for f in fields(ClientSnapshot)}, **extra)
 
 
 class AuthorizationCode(db.Model):  # type: ignore[name-defined]
@@ -456,8 +454,12 @@ class MailOutbox(db.Model):  # type: ignore[name-defined]
         self.html_body_enc = _secrets().encrypt(value.encode("utf-8"))
 
 
-def _secrets():
-    return current_idp().secrets
+SECRETS_KEY = "visma_idp.storage.secrets"
+
+
+def _secrets() -> Secrets:
+    """The app's cipher for encrypted columns, kept by :func:`visma_idp.storage.init_app`."""
+    return current_app.extensions[SECRETS_KEY]
 
 
 class ProfileChangeNotice(db.Model):  # type: ignore[name-defined]

@@ -1,10 +1,13 @@
-"""The statements the protocol and login code run. Callers commit."""
+"""The lookups every part uses (a user, a client, a code, a token, a
+session, a consent) and every statement on the tables of the sign-in and the
+protocol (sessions, codes, tokens, consents, seen client-assertion ids):
+the atomic claims, the revocations, ending sessions. Callers commit."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .models import AuthorizationCode, Client, Consent, SeenJti, SsoSession, Token, User, db
@@ -33,6 +36,14 @@ def user_by_email(email: str) -> User | None:
 
 def user_by_sub(sub: str) -> User | None:
     return db.session.scalar(select(User).where(User.sub == sub))
+
+
+def all_users() -> list[User]:
+    return list(db.session.scalars(select(User).order_by(User.id)))
+
+
+def all_clients() -> list[Client]:
+    return list(db.session.scalars(select(Client).order_by(Client.id)))
 
 
 def code_by_digest(code_digest: str, client_id: str) -> AuthorizationCode | None:
@@ -119,6 +130,41 @@ def end_sessions_of_user(user_id: int, now: int, except_id: str | None = None) -
     if except_id:
         stmt = stmt.where(SsoSession.id != except_id)
     return _exec(stmt.values(ended_at=now)).rowcount
+
+
+def live_sessions_of_user(user_id: int, now: int) -> list[SsoSession]:
+    """The user's sessions that are neither ended nor expired, most recently used first."""
+    return list(db.session.scalars(
+        select(SsoSession)
+        .where(SsoSession.user_id == user_id, SsoSession.ended_at.is_(None), SsoSession.expires_at > now)
+        .order_by(SsoSession.last_seen_at.desc(), SsoSession.created_at.desc())
+    ))
+
+
+def end_live_session(user_id: int, public_id: str, now: int, *, except_id: str) -> int:
+    """End the user's live session named ``public_id`` unless it is ``except_id``; 1 when it ended."""
+    return _exec(
+        update(SsoSession)
+        .where(SsoSession.public_id == public_id, SsoSession.user_id == user_id, SsoSession.id != except_id,
+               SsoSession.ended_at.is_(None), SsoSession.expires_at > now)
+        .values(ended_at=now)
+    ).rowcount
+
+
+def revoke_tokens_of_session(user_id: int, sid: str, now: int) -> int:
+    """Revoke the user's live tokens issued in the session ``sid`` (its ``public_id``)."""
+    return _exec(
+        update(Token).where(Token.user_id == user_id, Token.sid == sid, Token.revoked_at.is_(None)).values(revoked_at=now)
+    ).rowcount
+
+
+def revoke_tokens_outside_session(user_id: int, sid: str, now: int) -> int:
+    """Revoke the user's live tokens not issued in the session ``sid`` (its ``public_id``)."""
+    return _exec(
+        update(Token)
+        .where(Token.user_id == user_id, Token.revoked_at.is_(None), or_(Token.sid.is_(None), Token.sid != sid))
+        .values(revoked_at=now)
+    ).rowcount
 
 
 def consent_for(user_id: int, client_id: str) -> Consent | None:

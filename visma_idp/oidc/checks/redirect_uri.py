@@ -9,6 +9,9 @@ Rules:
   literal (``http://127.0.0.1/...`` or ``http://[::1]/...``) matches the same
   URI with any port. ``localhost`` gets no such tolerance (RFC 8252 §8.3), and
   scheme, host, path and query must still match exactly.
+
+Authlib asks the client (``client.check_redirect_uri``): the client it gets
+is ``oidc/clients.py``'s ``OAuthClient``, which answers with this rule.
 """
 
 from __future__ import annotations

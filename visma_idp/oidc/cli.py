@@ -1,0 +1,166 @@
+"""The ``visma-idp clients`` and ``visma-idp keys`` commands: register and
+list relying parties, list and rotate the signing keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..cli_support import provider_app, table, when
+from ..errors import InvalidInput
+
+
+@click.group()
+def clients() -> None:
+    """Register and list relying parties (OIDC clients)."""
+
+
+def _read_jwks(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"cannot read a JWK set from {path}: {exc}") from exc
+    if isinstance(data, dict) and "kty" in data:
+        data = {"keys": [data]}
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise InvalidInput(f'{path} is not a JWK set ({{"keys": [...]}})')
+    return data
+
+
+@clients.command("create")
+@click.option("--client-id", required=True, help="The client_id.")
+@click.option("--secret", help="Client secret (default: generated and shown once).")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Redirect URI (repeatable).")
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    show_default=True,
+    default=("authorization_code", "refresh_token"),
+    help="Grant type (repeatable).",
+)
+@click.option("--scope", default="openid profile email", show_default=True, help="Allowed scopes.")
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True, help="Post-logout redirect URI (repeatable).")
+@click.option("--token-endpoint-auth-method", help="client_secret_basic (default), client_secret_post, private_key_jwt or none.")
+@click.option("--skip-consent", is_flag=True, help="Do not ask users for consent (first-party apps).")
+@click.option("--name", help="Display name (default: the client_id).")
+@click.option("--no-require-pkce", is_flag=True, help="Allow confidential clients to omit PKCE.")
+@click.option("--native", is_flag=True, help="A native app (application_type=native).")
+@click.option("--id-token-alg", help="id_token_signed_response_alg (default: the server's).")
+@click.option("--jwks-file", type=click.Path(dir_okay=False), help="The client's public keys (for private_key_jwt).")
+@click.option(
+    "--id-token-claims/--no-id-token-claims",
+    default=None,
+    help="Put the claims of the granted scopes (profile, email, phone, address) in the ID token too, or keep "
+    "them in UserInfo only (default: the server's ID_TOKEN_SCOPE_CLAIMS).",
+)
+def clients_create(
+    client_id: str,
+    secret: str | None,
+    redirect_uris: tuple[str, ...],
+    grant_types: tuple[str, ...],
+    scope: str,
+    public: bool,
+    post_logout_redirect_uris: tuple[str, ...],
+    token_endpoint_auth_method: str | None,
+    skip_consent: bool,
+    name: str | None,
+    no_require_pkce: bool,
+    native: bool,
+    id_token_alg: str | None,
+    jwks_file: str | None,
+    id_token_claims: bool | None,
+) -> None:
+    """Register a client and print it as JSON (a generated secret is shown only here)."""
+    from ..storage import db
+    from .registration import client_as_dict, create_client
+
+    app = provider_app()
+    jwks = _read_jwks(jwks_file) if jwks_file else None
+    with app.app_context():
+        created = create_client(
+            client_id,
+            redirect_uris=redirect_uris,
+            grant_types=grant_types,
+            scope=scope,
+            secret=secret,
+            public=public,
+            post_logout_redirect_uris=post_logout_redirect_uris,
+            token_endpoint_auth_method=token_endpoint_auth_method,
+            skip_consent=skip_consent,
+            name=name,
+            require_pkce=not no_require_pkce,
+            application_type="native" if native else "web",
+            id_token_signed_response_alg=id_token_alg,
+            jwks=jwks,
+            id_token_claims=id_token_claims,
+        )
+        db.session.commit()
+        shown = created.secret if secret is None else None  # never echo a secret we were given
+        click.echo(json.dumps(client_as_dict(created.client, shown), indent=2))
+
+
+@clients.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line instead of a table.")
+def clients_list(as_json: bool) -> None:
+    """List clients (never their secrets)."""
+    from .registration import client_as_dict, list_clients
+
+    app = provider_app()
+    with app.app_context():
+        items = [client_as_dict(c) for c in list_clients()]
+    if as_json:
+        for item in items:
+            click.echo(json.dumps(item))
+        return
+    table(
+        ["client_id", "name", "auth_method", "grant_types", "id_token_claims", "redirect_uris"],
+        [
+            [c["client_id"], c["client_name"], c["token_endpoint_auth_method"], ",".join(c["grant_types"]),
+             {None: "default", True: "yes", False: "no"}[c["id_token_claims"]], " ".join(c["redirect_uris"])]
+            for c in items
+        ],
+    )
+
+
+@click.group()
+def keys() -> None:
+    """List and rotate the signing keys."""
+
+
+@keys.command("list")
+def keys_list() -> None:
+    """List signing keys; `published` means the key is in /jwks."""
+    app = provider_app()
+    idp = app.extensions["visma_idp"]
+    with app.app_context():
+        horizon = idp.clock.now() - idp.keys.publish_window()
+        rows = [
+            [k.kid, k.alg, when(k.created_at), when(k.retired_at), "yes" if k.retired_at is None or k.retired_at > horizon else "no"]
+            for k in idp.keys.list_all()
+        ]
+    table(["kid", "alg", "created", "retired", "published"], rows)
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Make a new active key for every algorithm and retire the old ones.
+
+    Retired public keys stay in /jwks until every token they signed has expired.
+    """
+    from .. import audit
+    from ..storage import db
+
+    app = provider_app()
+    idp = app.extensions["visma_idp"]
+    with app.app_context():
+        retired = [k.kid for k in idp.keys.list_all() if k.retired_at is None]
+        fresh = idp.keys.rotate()
+        audit.record("keys_rotated", details={"new": [k.kid for k in fresh], "retired": retired})
+        db.session.commit()
+        for key in fresh:
+            click.echo(f"{key.alg:<6} {key.kid} active")

@@ -1,0 +1,35 @@
+"""The protocol's settings (``oidc/``): codes, tokens, signing algorithms, the key and client caches.
+
+Rows of :class:`visma_idp.config.Setting`, gathered by ``config.py`` (which
+validates them and generates docs/configuration.md from them). This module
+imports nothing but config's parsers, so reading the settings never loads
+the package's views.
+"""
+
+from __future__ import annotations
+
+from ..config import Setting, boolean, integer, one_of
+
+SIGNING_ALGS = {"RS256", "PS256", "ES256", "EdDSA"}
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("CODE_LIFETIME", 60, integer(1), "Seconds an authorization code stays redeemable."),
+    Setting("ACCESS_TOKEN_LIFETIME", 600, integer(1), "Seconds an access token (RFC 9068 JWT) is valid."),
+    Setting("ID_TOKEN_LIFETIME", 3600, integer(1), "Seconds an ID token is valid."),
+    Setting("REFRESH_TOKEN_LIFETIME", 30 * 24 * 3600, integer(60),
+            "Absolute lifetime in seconds of a refresh-token family, counted from the login that started it."),
+    Setting("ID_TOKEN_SIGNING_ALG", "RS256", one_of(SIGNING_ALGS),
+            "Default ID-token algorithm; a client may choose another with `id_token_signed_response_alg`."),
+    Setting("ID_TOKEN_SCOPE_CLAIMS", True, boolean,
+            "Put the user claims of the granted scopes (profile, email, phone, address) in the ID token too, "
+            "not only in UserInfo (as Keycloak does; many client libraries read the profile from the ID token). "
+            "A client may override it (`visma-idp clients create --id-token-claims/--no-id-token-claims`)."),
+    Setting("CLIENT_ASSERTION_MAX_LIFETIME", 300, integer(10),
+            "Longest a private_key_jwt client assertion may live, in seconds (`exp` - `iat`, or `exp` - now "
+            "without `iat`); 300 is Auth0's documented maximum."),
+    Setting("ACCESS_TOKEN_SIGNING_ALG", "ES256", one_of(SIGNING_ALGS), "Algorithm of JWT access tokens."),
+    Setting("KEY_CACHE_SECONDS", 30, integer(1),
+            "How often (seconds) a process looks for rotated signing keys; parsed keys are cached between looks."),
+    Setting("CLIENT_CACHE_SECONDS", 10, integer(0),
+            "How long a process keeps a client's registration in memory; changes reach other processes within it (0: off)."),
+)
