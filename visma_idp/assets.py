@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from functools import cache
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from babel import Locale
 from flask import Blueprint, Flask
@@ -48,6 +49,19 @@ def static_url_path(app: Flask, url_prefix: str) -> str:
     return "/static"
 
 
+def language_links() -> list[tuple[str, str, str, bool]]:
+    """The language switcher of this page: (code, name, this page's address
+    with ``lang=code``, is it the page's language), built once per request in
+    Python (in the template it cost a URL encoding and a locale look-up per link)."""
+    from flask import request
+    from flask_babel import get_locale
+
+    current = str(get_locale())
+    base = request.script_root + request.path + "?"
+    args = [(k, v) for k, v in request.args.items(multi=True) if k != "lang"]
+    return [(code, name, base + urlencode([*args, ("lang", code)]), code == current) for code, name in languages()]
+
+
 def init_app(app: Flask, idp: IdentityProvider) -> None:
     """Register our templates and static files on ``app``."""
     idp.register_blueprints(app, blueprint(app, idp.url_prefix))
@@ -59,4 +73,5 @@ def blueprint(app: Flask, url_prefix: str) -> Blueprint:
     bp = Blueprint(NAME, __name__, template_folder="templates", static_folder="static",
                    static_url_path=static_url_path(app, url_prefix))
     bp.add_app_template_global(languages, "languages")
+    bp.add_app_template_global(language_links, "language_links")
     return bp

@@ -201,15 +201,15 @@ def first_factor_passed(flow: Flow, user: User, *, amr: list[str], acr: str, pas
     """A way in (password, passkey, one-time link) proved who the person is
     (``both_factors``: a passkey proves the second factor too): the sign-in
     goes on from there (the second step, enrolment, the session)."""
+    user_id, subject = user.id, flow.signin.email or user.email  # read before the commits expire the row
     flow.signin.first_factor(user, amr=amr, acr=acr, password_at=password_at)
     if both_factors:
         flow.signin.second_factor(amr=[AMR_MFA], acr=acr)
     flow.signin.details = dict(details or {})
     flow._user = user
     response = advance(flow, in_place=False)
-    if not flow.signin.established and flow.signin.user_id == user.id:
+    if not flow.signin.established and flow.signin.user_id == user_id:
         # the sign-in waits on a further step: the first one is on record
-        audit.record("first_factor_passed", user_id=user.id, subject=flow.signin.email or user.email,
-                     details={"amr": amr, **(details or {})})
+        audit.record("first_factor_passed", user_id=user_id, subject=subject, details={"amr": amr, **(details or {})})
         db.session.commit()
     return response
