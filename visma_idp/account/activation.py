@@ -26,12 +26,12 @@ from flask import Blueprint, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from .. import audit
+from .. import addresses, audit
 from ..browser import signin
 from ..context import current_idp
 from ..password.challenge import human_check
 from ..storage import db, queries
-from . import addresses, tokens
+from . import tokens
 from .deferred import after_answer
 
 bp = Blueprint("activation", __name__)

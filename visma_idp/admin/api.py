@@ -22,7 +22,7 @@ Rules:
 - 401 with ``WWW-Authenticate: Bearer`` for a missing or unusable token,
   403 ``insufficient_scope`` without the scope, 400 for a body that is not a
   JSON object with an ``email`` string, 400 ``bad_email`` for a string that
-  is not exactly one address (``account/addresses.py``: no display names,
+  is not exactly one address (``addresses.py``: no display names,
   lists, quotes, comments or control characters; the right is compared with
   the parsed domain), and the refusals of
   ``factors/admin_codes.py`` (403 no right / outside the domains / own
@@ -41,7 +41,7 @@ from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from ..account import addresses
+from .. import addresses
 from ..config import LOCALES
 from ..context import current_idp
 from ..factors import admin_codes

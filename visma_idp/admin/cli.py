@@ -18,7 +18,7 @@ def users() -> None:
 
 
 def _address(value: str, option: str = "--email") -> str:
-    """An address given on the command line, in its stored spelling (``account/addresses.py``).
+    """An address given on the command line, in its stored spelling (``addresses.py``).
 
     Raises:
         InvalidInput: not exactly one valid address (exit status 1, the reason in plain English).

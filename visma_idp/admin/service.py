@@ -12,12 +12,12 @@ from ..storage import User, db, queries
 
 
 def parse_email(value: object) -> str:
-    """``value`` as one address in its stored spelling (``account/addresses.py``).
+    """``value`` as one address in its stored spelling (``addresses.py``).
 
     Raises:
         InvalidInput: not exactly one valid address; the message says why, in plain English.
     """
-    from ..account.addresses import AddressError, parse
+    from ..addresses import AddressError, parse
 
     try:
         return parse(value).email

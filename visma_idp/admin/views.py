@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request
 
-from .. import audit
-from ..account import activity, addresses
+from .. import addresses, audit
+from ..account import activity
 from ..browser.sso import current_session
 from ..context import current_idp
 from ..factors import admin_codes

@@ -19,7 +19,7 @@ Rules:
 - who may issue: an active admin with the right for exactly the user's
   domain, never for their own account. The checks run in an order that keeps
   an admin outside the domain from learning anything: first the right, then
-  the address (parsed by ``account/addresses.py``: exactly one address; its
+  the address (parsed by ``addresses.py``: exactly one address; its
   parsed domain is what is compared, with no database lookup), and only then
   whether such a user exists. So "no right" and "outside your domains" never
   depend on the account existing; an admin of the domain is told when there
@@ -46,8 +46,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from .. import audit
-from ..account.addresses import AddressError, as_typed
-from ..account.addresses import parse as parse_address
+from ..addresses import AddressError, as_typed
+from ..addresses import parse as parse_address
 from ..context import current_idp
 from ..errors import VismaIdpError
 from ..storage import OneTimeCode, User, db, queries

@@ -33,8 +33,8 @@ from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from .. import audit
-from ..account import addresses, tokens
+from .. import addresses, audit
+from ..account import tokens
 from ..account.activation import (
     MAX_EMAIL,
     open_link,

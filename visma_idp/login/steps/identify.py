@@ -18,7 +18,7 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from ...account import addresses
+from ... import addresses
 from ..blueprints import bp
 from ..pipeline import DONE, Flow, Outcome, Show, advance, load
 
