@@ -79,8 +79,8 @@ def users_create(email: str, name: str, password: str | None, invite: bool) -> N
 @click.option("--email", required=True, help="Email address of the pending account.")
 def users_resend_activation(email: str) -> None:
     """Email a pending user a new activation link; earlier links stop working."""
+    from ..account.activation import resend_activation
     from ..storage import db, queries
-    from .service import resend_activation
 
     app = provider_app()
     with app.app_context():
