@@ -6,7 +6,7 @@ Every way an address comes in goes through :func:`parse`: the sign-in page
 resend activation (``account/activation.py``), the change of address
 (``account/views.py``), the admin page and the admin API (``admin/views.py``,
 ``admin/api.py``: invitations, one-time codes through
-``factors/admin_codes.py``), ``admin.service.create_user`` and the CLI
+``admin/one_time_codes.py``), ``admin.service.create_user`` and the CLI
 (``admin/cli.py``). :func:`~visma_idp.notify.messages.queue` parses the
 recipient again, so the ``To`` header of every message is exactly one address
 that passed here.

@@ -25,7 +25,7 @@ Rules:
   is not exactly one address (``addresses.py``: no display names,
   lists, quotes, comments or control characters; the right is compared with
   the parsed domain), and the refusals of
-  ``factors/admin_codes.py`` (403 no right / outside the domains / own
+  ``one_time_codes.py`` (403 no right / outside the domains / own
   account, 404 no such user in the admin's domain, 409 account cannot sign
   in), each audited;
 - errors are ``{"error", "message"}`` (``message`` translated by
@@ -44,9 +44,9 @@ from werkzeug.exceptions import HTTPException
 from .. import addresses
 from ..config import LOCALES
 from ..context import current_idp
-from ..factors import admin_codes
 from ..oidc.server import find_token
 from ..storage import db
+from . import one_time_codes
 
 bp = Blueprint("admin_api", __name__)
 
@@ -117,8 +117,8 @@ def create_one_time_code():
         return _error(400, "invalid_request",
                       _('Send a JSON object with the user\'s email address: {"email": "name@example.no"}.'))
     try:
-        issued = admin_codes.issue_for_email(admin, email, via="api")
-    except admin_codes.IssueRefused as exc:
+        issued = one_time_codes.issue_for_email(admin, email, via="api")
+    except one_time_codes.IssueRefused as exc:
         db.session.commit()  # the refusal's audit row
         return _error(exc.status, exc.reason, exc.message)
     db.session.commit()

@@ -119,8 +119,8 @@ def users_one_time_code(email: str, admin_email: str | None) -> None:
     when it is used; both are audited. Give the code to the user yourself
     (phone, in person), never by email.
     """
-    from ..factors.admin_codes import IssueRefused, issue_for_email
     from ..storage import db, queries
+    from .one_time_codes import IssueRefused, issue_for_email
 
     app = provider_app()
     with app.app_context():
