@@ -2,7 +2,7 @@
 or writes into a mail header.
 
 Every way an address comes in goes through :func:`parse`: the sign-in page
-(``login/steps/identify.py``), forgot password (``password/views.py``),
+(``login/steps/identify.py``), forgot password (``account/recovery.py``),
 resend activation (``account/activation.py``), the change of address
 (``account/views.py``), the admin page and the admin API (``admin/views.py``,
 ``admin/api.py``: invitations, one-time codes through

@@ -134,8 +134,7 @@ def test_each_package_sets_up_its_own_parts(fresh_database):
         "templates and static files": {"visma_idp"},
         "oidc": {"oidc"},
         "login": {"login"},
-        "account": {"activation", "account"},
-        "password": {"password", "password_api"},
+        "account": {"activation", "account", "password", "password_api"},  # recovery.py, password_check.py
         "second step": {"second_step"},
         "factors": {"factors", "totp", "sms", "webauthn", "recovery"},
         "admin": {"admin", "admin_api"},  # not the second step's any more
