@@ -21,9 +21,10 @@ hashing, the human check) is ``password/``'s, which imports nothing of
   (which, like the next page, names an email change it cancelled) and sends
   the user to the sign-in page. A reset never signs in by itself, so it never skips a second
   factor: the next sign-in is an ordinary one.
-- ``/login/link/<token>``: a page with a button (mail scanners that fetch
-  links do not use it up); the post replaces the password step only
-  (``login/ways/link.py``), so everything after the password still applies.
+- ``/login/link/<token>``, the sign-in's page for the one-time login link
+  (``login/ways/link.py``, not here): a page with a button (mail scanners
+  that fetch links do not use it up); the post replaces the password step
+  only, so everything after the password still applies.
 
 A pending authorization (``tx``) started at an application rides along in
 the link's stored data; it resumes when the link is opened in the browser
