@@ -76,7 +76,7 @@ class IdentityProvider:
         blueprints in the order of their routes; the mail flush after every
         other ``after_request`` hook.
         """
-        from . import account, admin, assets, factors, health, login, notify, oidc, password, proxy
+        from . import account, admin, assets, factors, health, login, notify, oidc, proxy
 
         return (
             ("database", partial(self._setup_database, app)),
@@ -88,7 +88,6 @@ class IdentityProvider:
             ("oidc", partial(oidc.init_app, app, self)),  # the protocol, and its half of the hand-over
             ("login", partial(login.init_app, app, self)),  # the sign-in, and its half
             ("account", partial(account.init_app, app, self)),
-            ("password", partial(password.init_app, app, self)),
             ("factors", partial(factors.init_app, app, self)),
             ("admin", partial(admin.init_app, app, self)),
             ("trusted proxies", partial(proxy.init_app, app, self.settings)),

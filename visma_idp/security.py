@@ -13,7 +13,7 @@
   (``oidc/checks/redirect_uri.py``), never a value from the request alone.
 - ``X-Frame-Options: DENY`` for old browsers, ``nosniff``, no referrer,
   HSTS on https issuers.
-- Cookies: see ``login/session.py``.
+- Cookies: every one is named and set in ``browser/cookies.py``.
 """
 
 from __future__ import annotations

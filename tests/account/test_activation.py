@@ -275,7 +275,8 @@ def test_create_user_with_a_password_is_active_at_once(app, make_user, mailbox):
 
 
 def test_resend_activation_refuses_an_active_account(app, make_user):
-    from visma_idp.admin.service import InvalidInput, resend_activation
+    from visma_idp.account.activation import resend_activation
+    from visma_idp.errors import InvalidInput
     from visma_idp.storage import queries
 
     make_user(email="ola@example.no")

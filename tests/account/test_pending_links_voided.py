@@ -140,7 +140,8 @@ def test_resending_activation_voids_the_earlier_reset_link(app, mailbox):
     """An admin action on a pending account: the reset link from "forgot
     password" (which would also activate it) stops working with the old
     activation link."""
-    from visma_idp.admin.service import invite_user, resend_activation
+    from visma_idp.account.activation import resend_activation
+    from visma_idp.admin.service import invite_user
     from visma_idp.storage import db, queries
 
     with app.app_context():

@@ -67,7 +67,7 @@ def test_a_solution_works_once(client, nina, mailbox):
 
 
 def test_the_expired_link_page_offers_the_check_too(app, client, idp, nina, mailbox):
-    from visma_idp.admin.service import resend_activation
+    from visma_idp.account.activation import resend_activation
     from visma_idp.storage import db, queries
 
     with app.test_request_context("/"):

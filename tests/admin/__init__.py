@@ -45,13 +45,13 @@ def grant(app, email: str, *domains: str) -> None:
 
 def issue(app, admin_email: str | None, target_email: str) -> str:
     """Issue a code as ``admin_email`` (None: the operator); returns the raw code."""
-    from visma_idp.factors import admin_codes
+    from visma_idp.admin import one_time_codes
     from visma_idp.storage import db, queries
 
     with app.test_request_context("/"):
         admin = queries.user_by_email(admin_email) if admin_email else None
         try:
-            issued = admin_codes.issue_for_email(admin, target_email, via="test")
+            issued = one_time_codes.issue_for_email(admin, target_email, via="test")
         finally:
             db.session.commit()  # a refusal is audited, as the views do
         return issued.code

@@ -149,7 +149,7 @@ def test_issuing_stores_a_keyed_digest_and_mails_the_user(app, idp, people, mail
     ("not-an-email", "bad_email", 400),
 ])
 def test_refusals_are_audited_with_their_reason(app, make_user, people, target, reason, status):
-    from visma_idp.factors.admin_codes import IssueRefused
+    from visma_idp.admin.one_time_codes import IssueRefused
     from visma_idp.storage import OneTimeCode, db
 
     make_user(email="eva@evil-example.no")
@@ -163,7 +163,7 @@ def test_refusals_are_audited_with_their_reason(app, make_user, people, target, 
 
 
 def test_an_admin_outside_the_domain_cannot_tell_whether_a_user_exists(app, make_user, people):
-    from visma_idp.factors.admin_codes import IssueRefused
+    from visma_idp.admin.one_time_codes import IssueRefused
 
     make_user(email="lisa@other.no")
     answers = []
@@ -176,7 +176,7 @@ def test_an_admin_outside_the_domain_cannot_tell_whether_a_user_exists(app, make
 
 
 def test_an_admin_without_the_right_is_refused_for_anyone(app, make_user, people):
-    from visma_idp.factors.admin_codes import IssueRefused
+    from visma_idp.admin.one_time_codes import IssueRefused
 
     make_user(email="per@example.no")
     for target in (USER, "ghost@example.no"):
@@ -186,7 +186,7 @@ def test_an_admin_without_the_right_is_refused_for_anyone(app, make_user, people
 
 
 def test_a_disabled_account_gets_no_code(app, people):
-    from visma_idp.factors.admin_codes import IssueRefused
+    from visma_idp.admin.one_time_codes import IssueRefused
     from visma_idp.storage import User, db
 
     with app.app_context():

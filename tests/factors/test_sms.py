@@ -88,7 +88,7 @@ def factors(app, user_id: int, kind: str = "sms"):
 
 def add_phone(app, user_id: int, phone: str = PHONE) -> int:
     """A confirmed SMS factor row (for sign-in tests)."""
-    from visma_idp.factors.sms import mask
+    from visma_idp.notify.sms import mask
     from visma_idp.storage import Factor, db
 
     with app.app_context():
@@ -131,7 +131,7 @@ def post_second_step(flow, page, action: str, code: str, **extra):
     ("+358401234567", "+358 \u2022\u2022\u2022 \u2022\u2022\u2022 567"),
 ])
 def test_numbers_are_masked_to_the_country_code_and_last_digits(phone, masked):
-    from visma_idp.factors.sms import mask
+    from visma_idp.notify.sms import mask
 
     assert mask(phone) == masked
 

@@ -144,13 +144,13 @@ def test_remember_is_refused_for_a_recovery_code_even_when_posted(app, idp, make
 
 def test_remember_is_refused_for_an_admin_issued_code_even_when_posted(app, idp, make_user):
     from tests.factors.test_totp import to_second_step
-    from visma_idp.factors import admin_codes
+    from visma_idp.admin import one_time_codes
     from visma_idp.storage import User, db
 
     uid = make_user()
     add_totp(app, uid)
     with app.app_context():
-        issued = admin_codes.issue(None, db.session.get(User, uid), via="cli")
+        issued = one_time_codes.issue(None, db.session.get(User, uid), via="cli")
         db.session.commit()
     client, page = to_second_step(app, method="admin_code")
     assert 'name="remember"' not in page

@@ -96,3 +96,17 @@ def test_production_never_tells_message_texts(app, make_user, caplog):
     caplog.set_level(logging.INFO, logger="visma_idp.mail")
     queue_mail(app, uid)
     assert not [r for r in caplog.records if r.name == "visma_idp.mail"]
+
+
+def test_demo_lists_the_text_messages_with_the_number_masked(demo):
+    """The text messages of the ``outbox`` SMS backend, below the mail: the
+    number masked by notify/sms.py (the dev outbox imports nothing of factors/)."""
+    from visma_idp.notify.sms import OutboxSender
+    from visma_idp.storage import db
+
+    with demo.app_context():
+        OutboxSender(demo.extensions["visma_idp"].clock).send(to="+4791234567", text="Your code is 123456")
+        db.session.commit()
+    page = demo.test_client().get("/dev/outbox").get_data(as_text=True)
+    assert "+47 \u2022\u2022\u2022 \u2022\u2022 567" in page and "Your code is 123456" in page
+    assert "91234567" not in page

@@ -1,4 +1,4 @@
-"""POST /password/check (password/api.py), the password fields and their script."""
+"""POST /password/check (account/password_check.py), the password fields and their script."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from tests.password.recovery import (
     reset_links,
     solve,
 )
-from visma_idp.password.views import FORGOT_WINDOW
+from visma_idp.account.recovery import FORGOT_WINDOW
 
 FORGOT_PER_EMAIL, FORGOT_PER_IP = 3, 30  # the settings' defaults
 

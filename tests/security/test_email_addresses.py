@@ -5,7 +5,7 @@ An admin whose ``invite_users`` right covers ``example.no`` could invite
 and the account later showed that address as verified) or
 ``a@evil.test,b@example.no`` (both got it), because the domain was cut out of
 the text after its last ``@``. Every address is now parsed in one place
-(``account/addresses.py``, email-validator); these tests send the same hostile
+(``addresses.py``, email-validator); these tests send the same hostile
 addresses to each way in: the admin API (invite, one-time code), the admin
 page, the sign-in page, forgot password, resend activation, change of
 address, ``admin.service.create_user`` and the composing of a message. (The
@@ -246,7 +246,7 @@ def test_create_user_refuses_a_hostile_address(app, email):
 @pytest.mark.parametrize("to", ["x@evil.test>@example.no", "a@evil.example.com,b@example.no",
                                 "Kari <kari@example.no>", "kari@example.no\r\nBcc: x@evil.example.com"])
 def test_a_message_is_composed_only_for_one_valid_address(app, to):
-    from visma_idp.account.addresses import AddressError
+    from visma_idp.addresses import AddressError
     from visma_idp.notify.messages import queue
     from visma_idp.storage import db
 

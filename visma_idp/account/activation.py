@@ -16,6 +16,13 @@
   once the answer has gone out (``deferred.py``), so the time of the answer
   does not tell either.
 
+- The Welcome email and its activation link (:func:`send_welcome`: an
+  account created without a password, ``admin/service.py``) and a new one
+  (:func:`resend_activation`: the form above, ``visma-idp users
+  resend-activation``): a new link voids the earlier ones; resending voids
+  every other pending link that would change the account too
+  (``sessions.py``) and is audited (``activation_resent``).
+
 The pages shared by the other mailed links (``link_invalid_page``) and the
 silent quota (:func:`within_quota`) live here too.
 """
@@ -26,13 +33,16 @@ from flask import Blueprint, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from .. import audit
+from .. import addresses, audit
 from ..browser import signin
 from ..context import current_idp
+from ..errors import InvalidInput
+from ..notify import messages
 from ..password.challenge import human_check
-from ..storage import db, queries
-from . import addresses, tokens
+from ..storage import User, db, queries
+from . import tokens
 from .deferred import after_answer
+from .sessions import void_pending_links
 
 bp = Blueprint("activation", __name__)
 
@@ -160,8 +170,6 @@ def _resend(email: str, allowed: bool) -> None:
     account and the quotas allowed it; commits."""
     user = queries.user_by_email(email)
     if allowed and user is not None and user.status == "pending":
-        from ..admin.service import resend_activation
-
         resend_activation(user)
     else:
         audit.record("activation_resend_refused", outcome="failure", subject=email,
@@ -183,3 +191,34 @@ def _signin_url(email: str | None) -> str:
 def csrf_error(_error):
     return render_template("error.html", title=_("This page has expired"),
                            message=_("Reload the page and try again.")), 400
+
+
+# -- the Welcome email ------------------------------------------------------------------
+
+
+def send_welcome(user: User, *, again: bool = False) -> None:
+    """Queue the "Welcome" email with a new activation link for a pending user
+    (``admin/service.py``: create, invite); earlier activation links stop
+    working. The caller commits."""
+    idp = current_idp()
+    lifetime = idp.settings["ACTIVATION_LIFETIME"]
+    link = tokens.issue(user, tokens.ACTIVATION, lifetime=lifetime, void_kinds=(tokens.ACTIVATION,))
+    messages.queue("welcome", to=user.email, user=user, again=again,
+                   activate_url=idp.url("activation.activate", token=link.raw),
+                   days=max(1, lifetime // 86400))
+
+
+def resend_activation(user: User) -> None:
+    """Queue a new "Welcome" email for a pending user; earlier activation links stop working,
+    and so does every other pending link that would change the account
+    (``account/sessions.py:void_pending_links``). The caller commits.
+
+    Raises:
+        InvalidInput: the account is not pending (already activated, or disabled).
+    """
+    if user.status != "pending":
+        raise InvalidInput(f"the account {user.email} is {user.status}, not waiting for activation")
+    # an action on the account: every earlier link that would change it dies (the activation link too)
+    void_pending_links(user.id, reason="activation_resent")
+    send_welcome(user, again=True)
+    audit.record("activation_resent", user_id=user.id, subject=user.email)

@@ -44,11 +44,11 @@ from typing import NoReturn
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from .. import audit
+from .. import addresses, audit
 from ..context import current_idp
 from ..notify.messages import queue
 from ..storage import AccountToken, User, db, queries
-from . import addresses, tokens
+from . import tokens
 from .sessions import revoke_everything
 
 MAX_EMAIL = addresses.MAX_TYPED

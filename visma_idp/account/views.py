@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import gettext as _
 
-from .. import audit
+from .. import addresses, audit
 from ..browser import signin
 from ..browser.sso import current_session, end_current_session
 from ..context import current_idp
@@ -26,7 +26,7 @@ from ..password.confirm import Events, check_current_password, wait_message
 from ..password.policy import MAX_LENGTH
 from ..password.service import set_new_password
 from ..storage import SsoSession, db
-from . import activity, addresses, email_change, tokens
+from . import activity, email_change, tokens
 from .profile import ProfileForm, update_profile, validate
 from .sessions import revoke_everything
 

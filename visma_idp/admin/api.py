@@ -22,10 +22,10 @@ Rules:
 - 401 with ``WWW-Authenticate: Bearer`` for a missing or unusable token,
   403 ``insufficient_scope`` without the scope, 400 for a body that is not a
   JSON object with an ``email`` string, 400 ``bad_email`` for a string that
-  is not exactly one address (``account/addresses.py``: no display names,
+  is not exactly one address (``addresses.py``: no display names,
   lists, quotes, comments or control characters; the right is compared with
   the parsed domain), and the refusals of
-  ``factors/admin_codes.py`` (403 no right / outside the domains / own
+  ``one_time_codes.py`` (403 no right / outside the domains / own
   account, 404 no such user in the admin's domain, 409 account cannot sign
   in), each audited;
 - errors are ``{"error", "message"}`` (``message`` translated by
@@ -41,12 +41,12 @@ from flask import Blueprint, jsonify, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from ..account import addresses
+from .. import addresses
 from ..config import LOCALES
 from ..context import current_idp
-from ..factors import admin_codes
 from ..oidc.server import find_token
 from ..storage import db
+from . import one_time_codes
 
 bp = Blueprint("admin_api", __name__)
 
@@ -117,8 +117,8 @@ def create_one_time_code():
         return _error(400, "invalid_request",
                       _('Send a JSON object with the user\'s email address: {"email": "name@example.no"}.'))
     try:
-        issued = admin_codes.issue_for_email(admin, email, via="api")
-    except admin_codes.IssueRefused as exc:
+        issued = one_time_codes.issue_for_email(admin, email, via="api")
+    except one_time_codes.IssueRefused as exc:
         db.session.commit()  # the refusal's audit row
         return _error(exc.status, exc.reason, exc.message)
     db.session.commit()

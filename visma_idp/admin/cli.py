@@ -18,7 +18,7 @@ def users() -> None:
 
 
 def _address(value: str, option: str = "--email") -> str:
-    """An address given on the command line, in its stored spelling (``account/addresses.py``).
+    """An address given on the command line, in its stored spelling (``addresses.py``).
 
     Raises:
         InvalidInput: not exactly one valid address (exit status 1, the reason in plain English).
@@ -79,8 +79,8 @@ def users_create(email: str, name: str, password: str | None, invite: bool) -> N
 @click.option("--email", required=True, help="Email address of the pending account.")
 def users_resend_activation(email: str) -> None:
     """Email a pending user a new activation link; earlier links stop working."""
+    from ..account.activation import resend_activation
     from ..storage import db, queries
-    from .service import resend_activation
 
     app = provider_app()
     with app.app_context():
@@ -119,8 +119,8 @@ def users_one_time_code(email: str, admin_email: str | None) -> None:
     when it is used; both are audited. Give the code to the user yourself
     (phone, in person), never by email.
     """
-    from ..factors.admin_codes import IssueRefused, issue_for_email
     from ..storage import db, queries
+    from .one_time_codes import IssueRefused, issue_for_email
 
     app = provider_app()
     with app.app_context():

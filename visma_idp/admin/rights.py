@@ -3,7 +3,7 @@
 An :class:`~visma_idp.storage.AdminRight` row gives one user one right for a
 list of email domains (lower-case, without ``@``). The rights are
 ``issue_one_time_codes``: create a one-time code that lets a user of those
-domains pass the second step of a sign-in once (``factors/admin_codes.py``);
+domains pass the second step of a sign-in once (``one_time_codes.py``, ``factors/admin_codes.py``);
 and ``invite_users``: create users of those domains, who get the Welcome
 email with an activation link (``admin/api.py``).
 

@@ -1,23 +1,25 @@
 """Create, invite and list users. Used by the CLI, the Python API, demo seeding and tests
-(clients: ``oidc/registration.py``)."""
+(clients: ``oidc/registration.py``). The Welcome email and its activation link,
+and resending it, are ``account/activation.py``'s."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .. import audit
+from ..account.activation import send_welcome
 from ..context import current_idp
 from ..errors import InvalidInput
 from ..storage import User, db, queries
 
 
 def parse_email(value: object) -> str:
-    """``value`` as one address in its stored spelling (``account/addresses.py``).
+    """``value`` as one address in its stored spelling (``addresses.py``).
 
     Raises:
         InvalidInput: not exactly one valid address; the message says why, in plain English.
     """
-    from ..account.addresses import AddressError, parse
+    from ..addresses import AddressError, parse
 
     try:
         return parse(value).email
@@ -57,43 +59,13 @@ def create_user(email: str, name: str, password: str | None = None, *, invite: b
     audit.record("user_created", user_id=user.id, subject=email,
                  details=None if password is not None else {"pending": True, "invited": invite})
     if password is None and invite:
-        _send_welcome(user)
+        send_welcome(user)
     return user
 
 
 def invite_user(email: str, name: str, **claims: Any) -> User:
     """Create a pending user and queue the "Welcome" email with its activation link; the caller commits."""
     return create_user(email, name, None, invite=True, **claims)
-
-
-def resend_activation(user: User) -> None:
-    """Queue a new "Welcome" email for a pending user; earlier activation links stop working,
-    and so does every other pending link that would change the account
-    (``account/sessions.py:void_pending_links``). The caller commits.
-
-    Raises:
-        InvalidInput: the account is not pending (already activated, or disabled).
-    """
-    if user.status != "pending":
-        raise InvalidInput(f"the account {user.email} is {user.status}, not waiting for activation")
-    from ..account.sessions import void_pending_links
-
-    # an action on the account: every earlier link that would change it dies (the activation link too)
-    void_pending_links(user.id, reason="activation_resent")
-    _send_welcome(user, again=True)
-    audit.record("activation_resent", user_id=user.id, subject=user.email)
-
-
-def _send_welcome(user: User, *, again: bool = False) -> None:
-    from ..account import tokens
-    from ..notify import messages
-
-    idp = current_idp()
-    lifetime = idp.settings["ACTIVATION_LIFETIME"]
-    link = tokens.issue(user, tokens.ACTIVATION, lifetime=lifetime, void_kinds=(tokens.ACTIVATION,))
-    messages.queue("welcome", to=user.email, user=user, again=again,
-                   activate_url=idp.url("activation.activate", token=link.raw),
-                   days=max(1, lifetime // 86400))
 
 
 def list_users() -> list[User]:

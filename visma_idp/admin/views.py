@@ -7,7 +7,7 @@ Rules:
   domain sees the page; anyone else signed in gets a 403 page, and the
   attempt is audited (``one_time_code_refused``, reason ``no_right``);
 - issuing for someone outside the admin's domains (or themselves) is
-  refused with 403 and audited, see ``factors/admin_codes.py``;
+  refused with 403 and audited, see ``one_time_codes.py``;
 - like enrolling a factor, issuing needs the admin's password entered within
   ``RECENT_PASSWORD_SECONDS``;
 - the code is shown once, in the answer to the POST (HTML answers are
@@ -19,20 +19,20 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request
 
-from .. import audit
-from ..account import activity, addresses
+from .. import addresses, audit
+from ..account import activity
 from ..browser.sso import current_session
 from ..context import current_idp
-from ..factors import admin_codes
 from ..storage import db
 from . import rights
+from .one_time_codes import IssuedCode, IssueRefused, issue_for_email
 
 bp = Blueprint("admin", __name__)
 
 
 
 def _page(admin, held: list[str], *, status: int = 200, email: str = "", error: str | None = None,
-          issued: admin_codes.IssuedCode | None = None):
+          issued: IssuedCode | None = None):
     zone = activity.user_zone(admin)
     shown = None
     if issued is not None:
@@ -70,8 +70,8 @@ def one_time_codes():
         return _page(admin, held)
     email = (request.form.get("email") or "")[:320]
     try:
-        issued = admin_codes.issue_for_email(admin, email, via="page")
-    except admin_codes.IssueRefused as exc:
+        issued = issue_for_email(admin, email, via="page")
+    except IssueRefused as exc:
         db.session.commit()  # the refusal's audit row
         return _page(admin, held, status=exc.status, email=email, error=exc.message)
     db.session.commit()

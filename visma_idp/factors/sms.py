@@ -22,8 +22,8 @@ Rules:
 - at sign-in, showing the page (``prepare``) sends a code unless a live one
   went to the same number less than :data:`QUIET_SECONDS` ago, so reloading
   the page does not send another;
-- numbers are shown masked (``+47 ••• •• 567``) everywhere except on the
-  enrolment page, where the user typed it;
+- numbers are shown masked (``+47 ••• •• 567``, ``notify/sms.py:mask``)
+  everywhere except on the enrolment page, where the user typed it;
 - the code is written to the caller's transaction for the outbox backend;
   for the HTTP backend the code row is committed first, so no database
   transaction stays open while the provider answers; a failed hand-over
@@ -46,7 +46,7 @@ from sqlalchemy import delete, select, update
 
 from .. import audit
 from ..context import current_idp
-from ..notify.sms import SmsNotSent, sender_for
+from ..notify.sms import SmsNotSent, mask, sender_for
 from ..storage import Factor, SmsCode, db
 from . import AMR_SMS, Method, MethodRefused, Verified, register
 
@@ -64,14 +64,6 @@ MAX_INPUT = 40
 
 _CODE_RE = re.compile(rf"[0-9]{{{CODE_DIGITS}}}")
 _BLANKS = re.compile(r"[\s\-]")
-
-# ITU country calling codes are prefix-free: 1 and 7 have one digit, these
-# have two, every other one has three
-_TWO_DIGIT_CODES = frozenset(
-    "20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 "
-    "60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98".split()
-)
-BULLET = "\u2022"
 
 
 
@@ -94,27 +86,6 @@ def normalise(raw: str | None) -> str | None:
     if not value or len(value) > MAX_INPUT:
         return None
     return normalize_phone(value)
-
-
-def country_code(phone: str) -> str:
-    digits = phone.lstrip("+")
-    if digits[:1] in ("1", "7"):
-        return digits[:1]
-    if digits[:2] in _TWO_DIGIT_CODES:
-        return digits[:2]
-    return digits[:3]
-
-
-def mask(phone: str | None) -> str:
-    """``+4791234567`` → ``+47 ••• •• 567``: the country code and the last digits."""
-    if not phone:
-        return ""
-    cc = country_code(phone)
-    national = phone.lstrip("+")[len(cc):]
-    shown = 3 if len(national) >= 6 else 2
-    hidden = len(national) - shown
-    groups = [BULLET * min(3, hidden - i) for i in range(0, hidden, 3)]
-    return " ".join([f"+{cc}", *groups, national[-shown:]])
 
 
 def remove(factor: Factor) -> None:

@@ -10,7 +10,7 @@ A kind ``K`` is three templates under ``templates/mail/``: ``K.subject.txt``
 shared layouts). Templates get ``user``, ``issuer``, ``idp_url`` and the
 keyword arguments given to :func:`queue`. Every link in a message is built
 from the configured issuer. The recipient is parsed again
-(``account/addresses.py``) and stored in its one spelling, so the ``To``
+(``addresses.py``) and stored in its one spelling, so the ``To``
 header of every message is exactly one validated address: never a list, a
 display name or anything with a line break.
 """
@@ -72,7 +72,7 @@ def queue(kind: str, *, to: str, user=None, locale: str | None = None, **context
     Raises:
         AddressError: ``to`` is not exactly one valid address.
     """
-    from ..account.addresses import parse
+    from ..addresses import parse
 
     to = parse(to).email
     idp = current_idp()

@@ -11,7 +11,10 @@
   go anywhere else).
 
 :func:`sender_for` picks the backend from ``SMS_BACKEND``. A sender never
-logs or raises with the text of a message.
+logs or raises with the text of a message. A number is shown masked
+(:func:`mask`: ``+47 ••• •• 567``, the country code and the last digits) on
+every page but the one where it was typed (``factors/sms.py``), and in the
+dev outbox.
 """
 
 from __future__ import annotations
@@ -41,6 +44,36 @@ class SmsSender(Protocol):
     def send(self, *, to: str, text: str) -> None:
         """Hand ``text`` over for delivery to ``to`` (E.164) or raise :class:`SmsNotSent`."""
         ...
+
+
+# ITU country calling codes are prefix-free: 1 and 7 have one digit, these
+# have two, every other one has three
+_TWO_DIGIT_CODES = frozenset(
+    "20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 "
+    "60 61 62 63 64 65 66 81 82 84 86 90 91 92 93 94 95 98".split()
+)
+BULLET = "\u2022"
+
+
+def country_code(phone: str) -> str:
+    digits = phone.lstrip("+")
+    if digits[:1] in ("1", "7"):
+        return digits[:1]
+    if digits[:2] in _TWO_DIGIT_CODES:
+        return digits[:2]
+    return digits[:3]
+
+
+def mask(phone: str | None) -> str:
+    """``+4791234567`` → ``+47 ••• •• 567``: the country code and the last digits."""
+    if not phone:
+        return ""
+    cc = country_code(phone)
+    national = phone.lstrip("+")[len(cc):]
+    shown = 3 if len(national) >= 6 else 2
+    hidden = len(national) - shown
+    groups = [BULLET * min(3, hidden - i) for i in range(0, hidden, 3)]
+    return " ".join([f"+{cc}", *groups, national[-shown:]])
 
 
 def _tail(number: str) -> str:

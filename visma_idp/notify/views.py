@@ -22,7 +22,7 @@ from flask_babel import format_datetime, lazy_gettext
 from ..context import current_idp, request_state
 from ..storage import MailOutbox, db
 from .outbox import newest
-from .sms import newest_texts
+from .sms import mask, newest_texts
 
 bp = Blueprint("dev_outbox", __name__)
 
@@ -61,8 +61,6 @@ def outbox():
     status = request.args.get("status")
     rows = newest(limit=PAGE_SIZE, status=status if status in STATUS_LABELS else None)
     # text messages of the outbox SMS backend (bodies decrypted by SmsOutbox.body)
-    from ..factors.sms import mask
-
     sms_rows = newest_texts(limit=SMS_PAGE_SIZE)
     return render_template("dev_outbox.html", rows=rows, when=_when, labels=STATUS_LABELS,
                            status=status if status in STATUS_LABELS else None, sms_rows=sms_rows, sms_mask=mask)

@@ -1,19 +1,10 @@
-"""Passwords: hashing (Argon2id), the policy, the live check, the human
-check, and the forgot-password, reset and one-time login link pages."""
+"""Passwords: hashing (Argon2id), the policy and the guesses it refuses,
+setting a password (``service.py``), the throttled check of the current
+password (``confirm.py``), the human check (``challenge.py``) and their
+settings.
 
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from flask import Flask
-
-    from .. import IdentityProvider
-
-
-def init_app(app: Flask, idp: IdentityProvider) -> None:
-    """Register the password pages (``views.py``) and the live check (``api.py``)."""
-    from .api import bp as password_api_bp
-    from .views import bp as password_bp
-
-    idp.register_blueprints(app, password_bp, password_api_bp)
+It is a layer below the pages that use it: it imports nothing of
+``account/`` (forgot password, reset and the live check are
+``account/recovery.py`` and ``account/password_check.py``) or of
+``login/``, and registers no pages of its own.
+"""

@@ -2,7 +2,7 @@
 
 Rules:
 - the page asks for the email address and never says whether it has an
-  account; an address that does not parse (``account/addresses.py``) gets
+  account; an address that does not parse (``addresses.py``) gets
   a translated error (400) and nothing else happens;
 - a new sign-in always shows the page, prefilled with the app's
   ``login_hint`` or the address this browser typed last;
@@ -18,7 +18,7 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from ...account import addresses
+from ... import addresses
 from ..blueprints import bp
 from ..pipeline import DONE, Flow, Outcome, Show, advance, load
 

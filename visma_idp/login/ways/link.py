@@ -1,7 +1,7 @@
 """Way in: a one-time login link from the mailbox (``/login/link/<token>``).
 
 Rules:
-- "forgot password" mails it beside the reset link (``password/views.py``):
+- "forgot password" mails it beside the reset link (``account/recovery.py``):
   single use, ``RESET_LIFETIME``, stored as a digest; using it voids the
   reset link;
 - the link's page asks for a button press (a POST with CSRF), so a mail

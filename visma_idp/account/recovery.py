@@ -1,24 +1,30 @@
 """Forgot password: the request form with its human check, the reset and one-time login links.
 
+The blueprint keeps the name ``password`` (endpoints ``password.forgot``,
+``password.reset``, ``password.reset_done``); the password itself (policy,
+hashing, the human check) is ``password/``'s, which imports nothing of
+``account/``.
+
 - ``/password/forgot``: an email address plus the human check
-  (:mod:`.challenge`). A valid post always gets the same page, whether or
+  (``password/challenge.py``). A valid post always gets the same page, whether or
   not the address has an account, whether or not the request was over its
   quota (per address and per IP, silent), after the same work: what depends
   on the address (the account, the links, the mail, the audit row) runs once
-  the answer has gone out (``account/deferred.py``). For an account that may use it,
+  the answer has gone out (``deferred.py``). For an account that may use it,
   the "password_reset" email offers a reset link and (for an active,
   unlocked account) a one-time login link; both work once, for
   ``RESET_LIFETIME``; a newer request voids both, and using one voids the other.
 - ``/password/reset/<token>``: the new password twice. Success revokes every
   session and token of the user, voids every pending link that would change
-  the account (a pending email change too: ``account/sessions.py``), lifts a
+  the account (a pending email change too: ``sessions.py``), lifts a
   lock, completes a pending activation, sends the "password_changed" notice
   (which, like the next page, names an email change it cancelled) and sends
   the user to the sign-in page. A reset never signs in by itself, so it never skips a second
   factor: the next sign-in is an ordinary one.
-- ``/login/link/<token>``: a page with a button (mail scanners that fetch
-  links do not use it up); the post replaces the password step only
-  (``login/ways/link.py``), so everything after the password still applies.
+- ``/login/link/<token>``, the sign-in's page for the one-time login link
+  (``login/ways/link.py``, not here): a page with a button (mail scanners
+  that fetch links do not use it up); the post replaces the password step
+  only, so everything after the password still applies.
 
 A pending authorization (``tx``) started at an application rides along in
 the link's stored data; it resumes when the link is opened in the browser
@@ -33,23 +39,23 @@ from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from .. import audit
-from ..account import addresses, tokens
-from ..account.activation import (
+from .. import addresses, audit
+from ..browser import interaction, signin
+from ..browser.sso import current_session, end_current_session
+from ..context import current_idp
+from ..notify import messages
+from ..password.challenge import human_check
+from ..password.service import set_new_password
+from ..storage import db, queries
+from . import tokens
+from .activation import (
     MAX_EMAIL,
     open_link,
     refused,
     within_quota,
 )
-from ..account.deferred import after_answer
-from ..account.sessions import revoke_everything
-from ..browser import interaction, signin
-from ..browser.sso import current_session, end_current_session
-from ..context import current_idp
-from ..notify import messages
-from ..storage import db, queries
-from .challenge import human_check
-from .service import set_new_password
+from .deferred import after_answer
+from .sessions import revoke_everything
 
 bp = Blueprint("password", __name__)
 
@@ -100,7 +106,7 @@ def forgot():
     allowed = within_quota("forgot:ip:" + (request.remote_addr or "-"), settings["FORGOT_PER_IP"],
                            FORGOT_WINDOW) and allowed
     db.session.commit()
-    # ... and what depends on the address runs once the answer has gone (account/deferred.py)
+    # ... and what depends on the address runs once the answer has gone (deferred.py)
     after_answer(lambda: _request_links(email, tx_id, allowed), name="a password reset request")
     return _forgot_page("forgot_sent.html", tx_id=tx_id)
 
@@ -159,7 +165,7 @@ def reset(token: str):
     tx_id = _tx_of(row)
     was_locked = user.locked_at is not None
     # every session and token ends; every pending link dies (the login link of
-    # the same email, an email change someone else asked for: account/sessions.py)
+    # the same email, an email change someone else asked for: sessions.py)
     revoked = revoke_everything(user.id, reason="password_reset")
     user.locked_at = None
     if user.activated_at is None:  # the link proved the address: a pending account is now active

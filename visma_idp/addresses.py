@@ -1,12 +1,20 @@
 """Email addresses: the one parser for every address the provider takes in
 or writes into a mail header.
 
-Every way an address comes in goes through :func:`parse`: the sign-in page,
-forgot password, resend activation, the change of address, the admin page
-and the admin API (invitations, one-time codes), ``admin.service.create_user``
-and the CLI. :func:`~visma_idp.notify.messages.queue` parses the recipient
-again, so the ``To`` header of every message is exactly one address that
-passed here.
+Every way an address comes in goes through :func:`parse`: the sign-in page
+(``login/steps/identify.py``), forgot password (``account/recovery.py``),
+resend activation (``account/activation.py``), the change of address
+(``account/views.py``), the admin page and the admin API (``admin/views.py``,
+``admin/api.py``: invitations, one-time codes through
+``admin/one_time_codes.py``), ``admin.service.create_user`` and the CLI
+(``admin/cli.py``). :func:`~visma_idp.notify.messages.queue` parses the
+recipient again, so the ``To`` header of every message is exactly one address
+that passed here.
+
+It is a top-level module of the package, below everything that takes an address
+in: it imports only ``errors`` (and email-validator, Flask-Babel), so the
+outbox (``notify/``), the account pages and the admin parse addresses alike
+without importing each other.
 
 Rules:
 - exactly one address and nothing else: display names (``Kari
@@ -48,7 +56,7 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 
-from ..errors import VismaIdpError
+from .errors import VismaIdpError
 
 MAX_TYPED = 320  # characters we look at, at most (RFC 3696 errata: 320 = 64 + 1 + 255)
 MAX_LOCAL = 64

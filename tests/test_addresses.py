@@ -1,11 +1,11 @@
-"""account/addresses.py, the one parser of email addresses: what it accepts,
+"""addresses.py, the one parser of email addresses: what it accepts,
 the one spelling it stores, and the reason it gives for each refusal."""
 
 from __future__ import annotations
 
 import pytest
 
-from visma_idp.account.addresses import AddressError, explain, normalise, parse
+from visma_idp.addresses import AddressError, explain, normalise, parse
 
 
 @pytest.fixture(autouse=True)

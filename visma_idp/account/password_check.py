@@ -1,4 +1,5 @@
-"""The JSON endpoint the password fields call as the user types.
+"""The JSON endpoint the password fields call as the user types (blueprint
+``password_api``; the policy it asks is ``password/service.py``'s).
 
 ``POST /password/check`` with ``{"password": "...", "link": "...",
 "email": "...", "given_name": "...", "family_name": "..."}`` (all but
@@ -33,10 +34,10 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from ..account import tokens
 from ..browser.sso import current_session
-from . import service
-from .policy import MAX_LENGTH
+from ..password import service
+from ..password.policy import MAX_LENGTH
+from . import tokens
 
 bp = Blueprint("password_api", __name__)
 
