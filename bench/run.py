@@ -436,11 +436,14 @@ def summarize(rounds: list[dict], a) -> str:
     )
     lines.append("")
     lines.append("ratio columns: ours / node-oidc-provider in the same round; logins/s / Argon2id hashes/s.")
-    lines.append("Bars: client_credentials ratio >= 0.50; logins/s >= 0.5 x Argon2id hashes/s.")
+    lines.append("Bars: client_credentials ratio >= 0.50; logins/s >= 0.5 x Argon2id hashes/s (the sign-in pipeline's "
+                 "goal: 0.7).")
     if m["rcc"] is not None:
         lines.append(f"  client_credentials: median ratio {m['rcc']:.2f} -> {'MET' if m['rcc'] >= 0.5 else 'NOT MET'}")
     if m["rlog"] is not None:
-        lines.append(f"  logins vs Argon2id: median ratio {m['rlog']:.2f} -> {'MET' if m['rlog'] >= 0.5 else 'NOT MET'}")
+        rlog = m["rlog"]
+        lines.append(f"  logins vs Argon2id: median ratio {rlog:.2f} -> {'MET' if rlog >= 0.5 else 'NOT MET'} "
+                     f"(goal 0.7: {'met' if rlog >= 0.7 else 'not met'})")
     return "\n".join(lines)
 
 

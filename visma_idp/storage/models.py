@@ -22,7 +22,12 @@ class Base(DeclarativeBase):
     pass
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay loaded after a commit: a request that commits before it renders
+# its page (the sign-in's steps do) reads what it just wrote instead of loading
+# the session, the user and the factor again. A row changed by a statement
+# (``storage/queries.py`` runs them without ``synchronize_session``) is
+# refreshed by the caller that reads it back (``db.session.refresh``).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 Json = JSON()
 
