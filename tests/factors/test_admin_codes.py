@@ -313,6 +313,29 @@ def test_wrong_and_malformed_codes_are_refused_and_count_as_failures(app, client
     assert lands_in_enrolment(client, verify_with_code(client, code))  # the right one still works
 
 
+def test_a_new_code_lifts_a_lock_of_the_second_step(app, idp, client, people):
+    """Wrong codes lock the second step, longer each time (up to a day); the
+    helpdesk who issues a code has checked who is calling, so the code can be
+    entered at once. Before, the lock also refused the admin's code."""
+    first = issue(app, ADMIN, USER)
+    wrong = "ABCDE-FGHJK" if first != "ABCDE-FGHJK" else "ABCDE-FGHJM"
+    sign_in(client, USER)
+    for _ in range(20):  # someone's wrong guesses, waiting out the delays between them
+        resp = verify_with_code(client, wrong)
+        if resp.status_code == 429 and "paused" in resp.get_data(as_text=True):
+            break
+        if resp.status_code == 429:
+            idp.clock.advance(int(resp.headers["Retry-After"]))
+    else:
+        raise AssertionError("the second step never locked")
+    refused = verify_with_code(client, first)  # even the right code waits out the lock
+    assert refused.status_code == 429 and not lands_in_enrolment(client, refused)
+    second = issue(app, ADMIN, USER)
+    assert lands_in_enrolment(client, verify_with_code(client, second))
+    issued = events(app, "one_time_code_issued")
+    assert [e.details["second_step_unlocked"] for e in issued] == [False, True]
+
+
 def test_a_code_for_one_user_does_not_open_another_account(app, client, make_user, people):
     make_user(email="per@example.no", name="Per")
     give_factor(app, _per_id(app))

@@ -102,6 +102,29 @@ def test_a_success_forgets_the_locks(store):
     assert after.locked and after.wait_seconds <= 900
 
 
+def test_clearing_lifts_a_lock_and_forgets_the_earlier_ones(store):
+    """What an admin's one-time code does (admin/one_time_codes.py): the user,
+    locked for most of a day, may answer at once, and the next lock is the
+    first, short one again."""
+    throttle, clock = default_throttle(store)
+    guesses_per_day(throttle, clock, "2fa:4", growing=True, days=1)
+    while (blocked := throttle.attempt("2fa:4", None, growing=True)).allowed or blocked.wait_seconds <= 3600:
+        if blocked.allowed:
+            throttle.failed("2fa:4", None, growing=True)
+        else:
+            clock.advance(blocked.wait_seconds)
+    assert throttle.clear("2fa:4", growing=True) is True  # locked for hours
+    assert throttle.attempt("2fa:4", None, growing=True).allowed
+    throttle.failed("2fa:4", None, growing=True)
+    while not (after := throttle.failed("2fa:4", None, growing=True)).locked:
+        verdict = throttle.attempt("2fa:4", None, growing=True)
+        if not verdict.allowed:
+            clock.advance(verdict.wait_seconds)
+            assert throttle.attempt("2fa:4", None, growing=True).allowed
+    assert after.wait_seconds <= 900  # the first lock's length again
+    assert throttle.clear("2fa:5", growing=True) is False  # nothing held back: says so
+
+
 def test_locks_are_forgotten_after_the_memory(store):
     throttle, clock = default_throttle(store)
     guesses_per_day(throttle, clock, "2fa:3", growing=True, days=1)

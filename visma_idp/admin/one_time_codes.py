@@ -25,7 +25,11 @@ Rules:
   with the reason) is audited; the user is emailed when a code is issued;
 - issuing is an action on the account: it voids the user's pending links that
   would change the account, a pending email change among them
-  (``account/sessions.py``), and the email says so when there was one.
+  (``account/sessions.py``), and the email says so when there was one;
+- issuing lifts a lock of the user's second step (wrong codes lock it for
+  15 minutes, then longer each time, up to a day: ``login/throttle.py``), so
+  the code can be entered at once; the audit event says whether there was one
+  (``second_step_unlocked``).
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from ..addresses import AddressError, as_typed
 from ..addresses import parse as parse_address
 from ..context import current_idp
 from ..errors import VismaIdpError
-from ..factors import admin_codes
+from ..factors import admin_codes, second_step_key
 from ..notify import messages
 from ..storage import User, queries
 from . import rights
@@ -113,9 +117,13 @@ def issue(admin: User | None, target: User, *, via: str = "cli") -> IssuedCode:
     if target.status != "active":
         raise _refuse("not_active", admin, target.email, via, target)
     code, row = admin_codes.create(target, issued_by=admin)  # voids the older live codes
+    # the helpdesk has checked who is calling: a lock of the second step (it grows up to a day) must not keep
+    # the user from entering the code they are given
+    unlocked = current_idp().throttle.clear(second_step_key(target.id), growing=True)
     audit.record("one_time_code_issued", user_id=target.id, subject=target.email, details={
         "admin_id": admin.id if admin else None, "admin_email": admin.email if admin else None,
         "operator": admin is None, "via": via, "code_id": row.id, "expires_at": row.expires_at,
+        "second_step_unlocked": unlocked,
     })
     # an admin's action on the account: a pending email change (maybe asked for by
     # whoever made the user call the helpdesk) and every other pending link die

@@ -126,6 +126,14 @@ def confirmed_factors(user) -> list:
     ))
 
 
+def second_step_key(user_id: int) -> str:
+    """The throttle key of a user's answers at the second step: wrong codes
+    count here whichever method they were for, and its locks grow
+    (``login/throttle.py``); an admin's one-time code lifts them
+    (``admin/one_time_codes.py``)."""
+    return f"2fa:{user_id}"
+
+
 def has_second_factor(user) -> bool:
     """Whether the user has a confirmed factor of their own (recovery codes and
     admin-issued codes are ways back in, not factors)."""

@@ -26,7 +26,8 @@ lock equal to the counting window let a guesser start afresh after every
 lock, about 900 guesses a day; with the defaults it is at most 70 on the
 first day and 10 on each later one (docs/two-step.md; a test plays the
 guesser for a day of app time). Password locks stay fixed, so nobody can
-lock someone else out of their account for a day.
+lock someone else out of their account for a day. An admin who issues the
+user a one-time code lifts the second step's lock (:meth:`Throttle.clear`).
 
 State lives in memory (one process) or in Redis when ``REDIS_URL`` is set
 (shared by every worker and node). Times come from the app clock.
@@ -242,6 +243,18 @@ class Throttle:
             locks, _ = self.store.take("locks:" + account, now, self.s["SECOND_STEP_LOCK_MEMORY_SECONDS"])
             lock = self._lock_seconds(locks)
         return self._account_verdict(count, self._account_wait_rule(lock)(count, last, now))
+
+    def clear(self, account: str, *, growing: bool = False) -> bool:
+        """An admin's action: forget the account key's count (and its growing
+        locks), as a success would. Returns whether the key was held back
+        (waiting or locked) at that moment."""
+        now = self.clock.time()
+        count, last = self.store.get("acct:" + account, now, self._window)
+        lock = self._lock_seconds(self._locks(account, now)) if growing else self.s["THROTTLE_LOCK_SECONDS"]
+        held = self._account_wait_rule(lock)(count, last, now) > 0
+        self.store.reset("acct:" + account)
+        self.store.reset("locks:" + account)
+        return held
 
     def succeeded(self, account: str | None, ip: str | None = None) -> None:
         """A let-through attempt succeeded: clear the account's count (and its

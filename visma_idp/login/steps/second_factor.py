@@ -32,7 +32,7 @@ from ... import audit
 from ...assurance import ACR_MFA, ACR_PASSWORD, ACR_PHISHING_RESISTANT, AMR_MFA, rank
 from ...browser.signin import SignIn
 from ...context import current_idp
-from ...factors import MethodRefused, has_second_factor, methods_for
+from ...factors import MethodRefused, has_second_factor, methods_for, second_step_key
 from ...storage import Factor, db
 from ..blueprints import second_step_bp as bp
 from ..pipeline import DONE, Flow, Outcome, Show, advance, load
@@ -138,7 +138,7 @@ def verify_post():
         return _no_method_page()
     if method.key != request.form.get("method"):
         return _page(flow, method, methods, error=_("Choose a way to confirm the sign-in."), status=400)
-    key = f"2fa:{user.id}"
+    key = second_step_key(user.id)
     ip = request.remote_addr
     verdict = idp.throttle.attempt(key, ip, growing=True)
     if not verdict.allowed:
