@@ -320,3 +320,32 @@ def test_the_script_is_served_and_posts_json_with_the_csrf_header(client):
     resp.close()
     assert '"X-CSRFToken"' in script and '"Content-Type": "application/json"' in script
     assert "data-password-check" in script and "innerHTML" not in script
+
+
+def test_each_client_ip_may_ask_a_limited_number_of_times(app, idp, client):
+    """An estimate costs CPU and anyone can get a CSRF token: past PASSWORD_CHECK_PER_IP
+    checks in 5 minutes an IP gets 429 with Retry-After (the script then shows nothing;
+    posting the form still checks the password). Other IPs are not affected."""
+    idp.settings["PASSWORD_CHECK_PER_IP"] = 10
+    token = token_of(client)
+    for _ in range(10):
+        assert ask(client, {"password": SHORT}, token=token).status_code == 200
+    resp = ask(client, {"password": SHORT}, token=token)
+    assert resp.status_code == 429
+    assert resp.headers["Retry-After"] == "300" and resp.headers["Cache-Control"] == "no-store"
+    answer = resp.get_json()
+    assert answer["error"] == "too_many_checks" and "still checked when you send the form" in answer["message"]
+    other = ask(client, {"password": SHORT}, token=token, environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert other.status_code == 200 and other.get_json()["violations"] == [TOO_SHORT]
+    idp.clock.advance(301)
+    assert ask(client, {"password": SHORT}, token=token).status_code == 200
+
+
+def test_the_limit_is_answered_in_the_pages_language(app, idp, client):
+    idp.settings["PASSWORD_CHECK_PER_IP"] = 10
+    token = token_of(client)
+    for _ in range(10):
+        ask(client, {"password": SHORT}, token=token)
+    resp = ask(client, {"password": SHORT}, token=token, headers={"Accept-Language": "nb"})
+    assert resp.status_code == 429
+    assert "Too many" not in resp.get_json()["message"]

@@ -21,6 +21,11 @@ and is enforced when the form is posted.
 
 Only our own pages call it: the usual CSRF token is required (sent in the
 ``X-CSRFToken`` header), and bad input gets ``400 {"error", "message"}``.
+Anyone can get a CSRF token, and an estimate costs CPU (zxcvbn, 10-20 ms for
+a long password), so each client IP may ask ``PASSWORD_CHECK_PER_IP`` times in
+:data:`WINDOW` seconds; more get ``429 {"error": "too_many_checks"}`` with
+``Retry-After``. The page's script then shows nothing, and posting the form
+checks the password as always.
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from ..browser.sso import current_session
+from ..context import current_idp
 from ..password import service
 from ..password.policy import MAX_LENGTH
 from . import tokens
+from .activation import within_quota
 
 bp = Blueprint("password_api", __name__)
 
@@ -46,6 +53,7 @@ MAX_BODY = 16 * MAX_LENGTH
 MAX_FIELD = 320  # characters in link, email and names (an email address is at most 320)
 LINK_KINDS = (tokens.ACTIVATION, tokens.RESET, tokens.LOGIN_LINK)
 PERSON_FIELDS = ("email", "given_name", "family_name")
+WINDOW = 300  # seconds of PASSWORD_CHECK_PER_IP
 
 
 def _error(status: int, error: str, message: str):
@@ -73,6 +81,13 @@ def check():
     password = body.get("password")
     if not isinstance(password, str):
         return _error(400, "bad_password", _("The password must be a text string."))
+    if not within_quota("password_check:ip:" + (request.remote_addr or "-"),
+                        current_idp().settings["PASSWORD_CHECK_PER_IP"], WINDOW):
+        resp = _error(429, "too_many_checks",
+                      _("Too many password checks from your network. Your password is still checked when you send "
+                        "the form."))
+        resp.headers["Retry-After"] = str(WINDOW)
+        return resp
     extra: dict[str, Any] = {}
     for name in ("link", *PERSON_FIELDS):
         value = body.get(name)

@@ -22,4 +22,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("EMAIL_CHANGES_PER_HOUR", 5, integer(1), "Requests to change the email address one user may make in an hour."),
     Setting("ACTIVATION_RESEND_PER_EMAIL", 3, integer(1), "New activation links one address may ask for in an hour."),
     Setting("ACTIVATION_RESEND_PER_IP", 20, integer(1), "Requests for a new activation link one client IP may make in an hour."),
+    Setting("PASSWORD_CHECK_PER_IP", 600, integer(10),
+            "Live password checks (`POST /password/check`, asked as a new password is typed) one client IP may make "
+            "in 5 minutes; more get 429. Posting the form is not limited by this: the password is checked then too."),
 )
