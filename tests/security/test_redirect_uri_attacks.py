@@ -172,3 +172,43 @@ def test_odd_characters_get_an_answer_not_a_crash(flow, client, name, value):
         assert "error" in query(resp.headers["Location"])
     else:
         assert_error_page(resp)
+
+
+# -- RFC 8252 §7.1 private-use schemes ----------------------------------------------
+
+PRIVATE_USE = "com.example.expense:/oauth2redirect"
+
+
+def test_native_private_use_scheme_works_end_to_end(app, client, flow, make_client):
+    """The redirect RFC 8252 recommends for mobile apps (one slash, no authority):
+    registered, matched exactly, and the code lands on it and can be redeemed."""
+    make_client("mobile", public=True, application_type="native", redirect_uris=[PRIVATE_USE])
+    rp = Flow(app, client, client_id="mobile", client_secret=None, redirect_uri=PRIVATE_USE)
+    location = rp.until_callback(rp.start("GET"), "allow").headers["Location"]
+    assert location.startswith(PRIVATE_USE + "?")
+    params = query(location)
+    resp = client.post("/token", data={"grant_type": "authorization_code", "code": params["code"],
+                                       "client_id": "mobile", "redirect_uri": PRIVATE_USE,
+                                       "code_verifier": rp.last["verifier"]})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    for other in ("com.example.expense:/oauth2redirect/x", "com.example.expense://oauth2redirect",
+                  "com.example.evil:/oauth2redirect", "COM.EXAMPLE.EXPENSE:/oauth2redirect"):
+        assert_error_page(authorize(client, "mobile", other))
+
+
+@pytest.mark.parametrize(("uri", "application_type", "why"), [
+    (PRIVATE_USE, "web", "only for native apps"),
+    ("myapp:/callback", "native", "reversed domain name"),
+    ("com.example.app:callback", "native", "needs a path"),
+    ("javascript:/alert(1)", "native", "not a redirect URI"),
+    ("data:/text/html,x", "native", "not a redirect URI"),
+    ("https:/rp.example.com/cb", "native", "not a redirect URI"),
+    ("com.example.app:/call back", "native", "absolute URI"),
+    ("com.example.app:/cb#x", "native", "absolute URI"),
+    ("1com.example:/cb", "native", "absolute URI"),
+])
+def test_private_use_registrations_that_are_refused(app, make_client, uri, application_type, why):
+    from visma_idp.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match=why):
+        make_client("mobile", public=True, application_type=application_type, redirect_uris=[uri])

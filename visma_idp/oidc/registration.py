@@ -9,7 +9,9 @@ Rules (each refusal is :class:`~visma_idp.errors.InvalidInput` naming why):
   and a JWK set holding a private key is refused; an ID-token algorithm
   must be one the server signs with;
 - redirect and post-logout URIs absolute, without fragment, https (plain
-  http only on 127.0.0.1/localhost, or for native apps); the
+  http only on 127.0.0.1/localhost, or for native apps); a native app may
+  also use a private-use scheme named after its domain
+  (``com.example.app:/callback``, RFC 8252 §7.1); the
   ``authorization_code`` grant needs at least one redirect URI;
 - a secret (given, or generated: shown once) is stored only as its keyed
   digest; a public client is always held to PKCE.
@@ -17,6 +19,7 @@ Rules (each refusal is :class:`~visma_idp.errors.InvalidInput` naming why):
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -88,9 +91,12 @@ def create_client(
     if id_token_signed_response_alg and id_token_signed_response_alg not in ALGORITHMS:
         raise InvalidInput(f"unsupported id_token_signed_response_alg: {id_token_signed_response_alg}")
     for uri in list(redirect_uris) + list(post_logout_redirect_uris):
-        if "#" in uri or not uri.split(":", 1)[0] or "://" not in uri:
+        scheme = uri.split(":", 1)[0] if ":" in uri else ""
+        if "#" in uri or not _SCHEME.fullmatch(scheme) or any(c.isspace() for c in uri):
             raise InvalidInput(f"not an absolute URI without fragment: {uri}")
-        if uri.startswith("http://") and not _loopback(uri) and application_type != "native":
+        if "://" not in uri:
+            _check_private_use(uri, scheme, application_type)
+        elif uri.startswith("http://") and not _loopback(uri) and application_type != "native":
             raise InvalidInput(f"redirect URIs must use https (http only for 127.0.0.1/localhost): {uri}")
     if "authorization_code" in grant_types and not redirect_uris:
         raise InvalidInput("the authorization_code grant needs at least one redirect URI")
@@ -121,6 +127,25 @@ def create_client(
     idp.clients.invalidate(client_id)
     audit.record("client_created", client_id=client_id)
     return CreatedClient(client, plain_secret)
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+# never a redirect target, whatever the app says it is
+_FORBIDDEN_SCHEMES = {"javascript", "data", "vbscript", "file", "about", "blob", "filesystem", "http", "https"}
+
+
+def _check_private_use(uri: str, scheme: str, application_type: str) -> None:
+    """A redirect URI without an authority (``com.example.app:/callback``):
+    RFC 8252 §7.1's private-use scheme, for native apps only, named after a
+    domain the app's maker controls (a dot in the scheme), with a path."""
+    if application_type != "native":
+        raise InvalidInput(f"a URI without '//' (a private-use scheme) is only for native apps: {uri}")
+    if scheme.lower() in _FORBIDDEN_SCHEMES:
+        raise InvalidInput(f"not a redirect URI: {uri}")
+    if "." not in scheme:
+        raise InvalidInput(f"a private-use scheme must be a reversed domain name, like com.example.app: {uri}")
+    if not uri[len(scheme) + 1:].startswith("/"):
+        raise InvalidInput(f"a private-use redirect URI needs a path, like {scheme}:/callback: {uri}")
 
 
 def _loopback(uri: str) -> bool:
