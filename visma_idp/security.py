@@ -27,6 +27,7 @@ from flask import abort, request
 from .browser import cookies
 from .browser.interaction import pending_redirect_uris
 from .context import request_state
+from .urls import URI_SCHEME
 
 
 def install_security(app, idp) -> None:
@@ -94,7 +95,6 @@ def csp_nonce() -> str:
     return state.csp_nonce
 
 
-_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 _HOST = re.compile(r"[a-z0-9.-]+|\[[0-9a-f:.]+\]")
 
 
@@ -108,7 +108,7 @@ def csp_source(uri: str) -> str | None:
     except ValueError:
         return None
     scheme = parts.scheme.lower()
-    if not _SCHEME.fullmatch(scheme):
+    if not URI_SCHEME.fullmatch(scheme):
         return None
     if scheme not in ("http", "https"):
         return f"{scheme}:"

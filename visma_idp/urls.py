@@ -27,10 +27,14 @@ A refused value never raises: the caller goes to its own default page.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from urllib.parse import unquote, urlsplit
 
 from .context import current_idp
+
+#: a URI scheme (RFC 3986 §3.1), matched case-insensitively: redirect URIs at registration and in CSP
+URI_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*", re.IGNORECASE)
 
 MAX_NEXT = 500  # characters of a next value as sent
 MAX_DECODINGS = 3  # percent-decoding levels looked through; a value still changing after them is refused

@@ -119,7 +119,8 @@ def issue(admin: User | None, target: User, *, via: str = "cli") -> IssuedCode:
     code, row = admin_codes.create(target, issued_by=admin)  # voids the older live codes
     # the helpdesk has checked who is calling: a lock of the second step (it grows up to a day) must not keep
     # the user from entering the code they are given
-    unlocked = current_idp().throttle.clear(second_step_key(target.id), growing=True)
+    idp = current_idp()
+    unlocked = idp.throttle.clear(second_step_key(target.id), growing=True)
     audit.record("one_time_code_issued", user_id=target.id, subject=target.email, details={
         "admin_id": admin.id if admin else None, "admin_email": admin.email if admin else None,
         "operator": admin is None, "via": via, "code_id": row.id, "expires_at": row.expires_at,
@@ -128,7 +129,7 @@ def issue(admin: User | None, target: User, *, via: str = "cli") -> IssuedCode:
     # an admin's action on the account: a pending email change (maybe asked for by
     # whoever made the user call the helpdesk) and every other pending link die
     voided = void_pending_links(target.id, reason="one_time_code_issued", now=row.created_at)
-    lifetime = current_idp().settings["ONE_TIME_CODE_LIFETIME"]
+    lifetime = idp.settings["ONE_TIME_CODE_LIFETIME"]
     messages.queue("one_time_code_issued", to=target.email, user=target, admin=admin,
                    minutes=max(1, lifetime // 60), email_change_cancelled=voided.email_change)
     return IssuedCode(code=code, expires_at=row.expires_at, target=target, row_id=row.id)

@@ -201,7 +201,7 @@ def first_factor_passed(flow: Flow, user: User, *, amr: list[str], acr: str, pas
     """A way in (password, passkey, one-time link) proved who the person is
     (``both_factors``: a passkey proves the second factor too): the sign-in
     goes on from there (the second step, enrolment, the session)."""
-    user_id, subject = user.id, flow.signin.email or user.email  # read before the commits expire the row
+    user_id, subject = user.id, flow.signin.email or user.email  # read before advance() may end the sign-in
     flow.signin.first_factor(user, amr=amr, acr=acr, password_at=password_at)
     if both_factors:
         flow.signin.second_factor(amr=[AMR_MFA], acr=acr)

@@ -252,8 +252,7 @@ class Throttle:
         count, last = self.store.get("acct:" + account, now, self._window)
         lock = self._lock_seconds(self._locks(account, now)) if growing else self.s["THROTTLE_LOCK_SECONDS"]
         held = self._account_wait_rule(lock)(count, last, now) > 0
-        self.store.reset("acct:" + account)
-        self.store.reset("locks:" + account)
+        self.succeeded(account)
         return held
 
     def succeeded(self, account: str | None, ip: str | None = None) -> None:

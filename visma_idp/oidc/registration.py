@@ -19,7 +19,6 @@ Rules (each refusal is :class:`~visma_idp.errors.InvalidInput` naming why):
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from .. import audit
 from ..context import current_idp
 from ..errors import InvalidInput
 from ..storage import Client, db, queries
+from ..urls import URI_SCHEME
 from .client_assertion import public_keys
 from .keys import ALGORITHMS
 
@@ -92,7 +92,7 @@ def create_client(
         raise InvalidInput(f"unsupported id_token_signed_response_alg: {id_token_signed_response_alg}")
     for uri in list(redirect_uris) + list(post_logout_redirect_uris):
         scheme = uri.split(":", 1)[0] if ":" in uri else ""
-        if "#" in uri or not _SCHEME.fullmatch(scheme) or any(c.isspace() for c in uri):
+        if "#" in uri or not URI_SCHEME.fullmatch(scheme) or any(c.isspace() for c in uri):
             raise InvalidInput(f"not an absolute URI without fragment: {uri}")
         if "://" not in uri:
             _check_private_use(uri, scheme, application_type)
@@ -129,7 +129,6 @@ def create_client(
     return CreatedClient(client, plain_secret)
 
 
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 # never a redirect target, whatever the app says it is
 _FORBIDDEN_SCHEMES = {"javascript", "data", "vbscript", "file", "about", "blob", "filesystem", "http", "https"}
 
