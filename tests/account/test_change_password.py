@@ -152,15 +152,9 @@ def test_only_the_current_password_itself_passes_never_a_longer_text(app, idp, m
     """The current password is checked whole, never cut at MAX_LENGTH: a
     longer text that starts with it is wrong, as on the sign-in page."""
     from tests.account.test_change_email import request_change
-    from visma_idp.password.policy import MAX_LENGTH
-    from visma_idp.storage import User, db
+    from tests.account.test_details import signed_in_with_the_longest_password
 
-    uid = make_user()
-    longest = ("Tre små kinesere på Høyblokken spiller kontrabass " * 30)[:MAX_LENGTH]
-    with app.app_context():
-        db.session.get(User, uid).password_hash = idp.hasher.hash(longest)
-        db.session.commit()
-    client = signed_in_browser(app, password=longest)
+    client, longest = signed_in_with_the_longest_password(app, idp, make_user)
     resp = change(client, current=longest + "and more")
     assert resp.status_code == 400
     assert field_error(resp.text, "password-current") == "The current password is not right."

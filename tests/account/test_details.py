@@ -42,6 +42,20 @@ def signed_in_browser(app, email: str = "kari@example.no", password: str = PASSW
     return client
 
 
+def signed_in_with_the_longest_password(app, idp, make_user):
+    """A new user whose password is MAX_LENGTH characters long, signed in:
+    (the browser, the password)."""
+    from visma_idp.password.policy import MAX_LENGTH
+    from visma_idp.storage import User, db
+
+    uid = make_user()
+    longest = ("Tre små kinesere på Høyblokken spiller kontrabass " * 30)[:MAX_LENGTH]
+    with app.app_context():
+        db.session.get(User, uid).password_hash = idp.hasher.hash(longest)
+        db.session.commit()
+    return signed_in_browser(app, password=longest), longest
+
+
 def page(client) -> str:
     resp = client.get("/account")
     assert resp.status_code == 200, resp.status_code

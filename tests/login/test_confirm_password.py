@@ -121,16 +121,9 @@ def test_the_failure_that_pauses_the_account_answers_429_with_retry_after(flow, 
 def test_only_the_password_itself_passes_never_a_longer_text(app, make_user, idp):
     """Nothing is cut off: the policy allows at most MAX_LENGTH characters, and
     a longer text that starts with the password is wrong (as on the sign-in page)."""
-    from tests.account.test_details import signed_in_browser
-    from visma_idp.password.policy import MAX_LENGTH
-    from visma_idp.storage import User, db
+    from tests.account.test_details import signed_in_with_the_longest_password
 
-    uid = make_user()
-    longest = ("Tre små kinesere på Høyblokken spiller kontrabass " * 30)[:MAX_LENGTH]
-    with app.app_context():
-        db.session.get(User, uid).password_hash = idp.hasher.hash(longest)
-        db.session.commit()
-    client = signed_in_browser(app, password=longest)
+    client, longest = signed_in_with_the_longest_password(app, idp, make_user)
     idp.clock.advance(600)
     assert confirm(client, longest + "and more").status_code == 401
     assert confirm(client, longest).status_code == 302
