@@ -69,6 +69,11 @@ RULES: list[tuple[str, str | Only, str]] = [
                          "the admin creates users through it, never the other way"),
     ("factors", "admin", "a factor is the code and the way through the second step; who may issue an "
                          "admin's one-time code is admin/one_time_codes.py's"),
+    ("federation", "admin", "upstream providers are managed through admin/ (the API) and the CLI; federation/ "
+                            "makes its just-in-time accounts itself"),
+    ("federation", "login", "the sign-in registers its round-trip handlers (federation/roundtrip.py: register); "
+                            "federation/ imports nothing of login/"),
+    ("oidc", "federation", "the protocol reads the national levels from storage/queries.py, never federation/"),
     ("password", "account", "password/ is the password itself (policy, hashing, service, confirm, challenge); "
                             "the pages that use account's links (forgot, reset, the live check) are account's"),
 ]

@@ -30,10 +30,30 @@ AMR_SOFTWARE_KEY = "swk"
 AMR_USER_PRESENCE = "user"
 AMR_PIN = "pin"
 AMR_MFA = "mfa"
+AMR_FEDERATED = "fed"  # an upstream provider vouched for the person (RFC 8176)
+
+# The levels of national eID upstreams, on our ladder (docs/federation.md).
+# ID-porten's high level counts as a phishing-resistant second factor; its
+# substantial level and both BankID levels (a code or an app approval can be
+# relayed by a phishing page) as two factors.
+NATIONAL_LEVELS = {
+    "idporten-loa-substantial": ACR_MFA,
+    "idporten-loa-high": ACR_PHISHING_RESISTANT,
+    "urn:bankid:bis;LOA=3": ACR_MFA,
+    "urn:bankid:bid;LOA=4": ACR_MFA,
+}
+KNOWN = (*LADDER, *NATIONAL_LEVELS)
+
+
+def national_level(acr: str | None) -> str | None:
+    """Where a national eID level stands on our ladder (None: not one we know)."""
+    return NATIONAL_LEVELS.get(acr) if acr else None
 
 
 def rank(acr: str | None) -> int:
-    """Position on the ladder; -1 for None or a value we do not know."""
+    """Position on the ladder (a national eID level at its place); -1 for None or a value we do not know."""
+    if acr in NATIONAL_LEVELS:
+        acr = NATIONAL_LEVELS[acr]
     return LADDER.index(acr) if acr in LADDER else -1
 
 

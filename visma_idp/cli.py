@@ -29,6 +29,7 @@ from .admin.cli import admin_group, users
 from .cli_support import APP_FACTORY
 from .config import BY_NAME, PREFIX, _read_file
 from .errors import ConfigError, DatabaseNotReady, InvalidInput
+from .federation.cli import upstreams
 from .maintenance import purge_command
 from .migrate import database
 from .notify.cli import mail
@@ -112,7 +113,7 @@ def main(ctx: click.Context) -> None:
     ctx.meta[APP_FACTORY] = _app
 
 
-for command in (serve, database, users, admin_group, clients, keys, purge_command, mail):
+for command in (serve, database, users, admin_group, clients, keys, upstreams, purge_command, mail):
     main.add_command(command)
 
 

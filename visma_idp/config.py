@@ -151,6 +151,7 @@ OPERATIONS: tuple[Setting, ...] = (
 # parsers above, so they are gathered only here, below those.
 from .account import settings as _account  # noqa: E402
 from .factors import settings as _factors  # noqa: E402
+from .federation import settings as _federation  # noqa: E402
 from .login import settings as _login  # noqa: E402
 from .notify import settings as _notify  # noqa: E402
 from .oidc import settings as _oidc  # noqa: E402
@@ -164,6 +165,7 @@ GROUPS: tuple[tuple[str, tuple[Setting, ...]], ...] = (
     ("Passwords (`password/`)", _password.SETTINGS),
     ("Second factors (`factors/`)", _factors.SETTINGS),
     ("Account (`account/`)", _account.SETTINGS),
+    ("Upstream providers and national eID (`federation/`)", _federation.SETTINGS),
     ("Mail and text messages (`notify/`)", _notify.SETTINGS),
     ("Operations (`proxy.py`, `maintenance.py`)", OPERATIONS),
 )

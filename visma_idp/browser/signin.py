@@ -53,8 +53,13 @@ class SignIn:
         enrolled: the required factor is set up.
         established: the SSO session of this sign-in has started.
         notice: a message to show once, right after the session started.
+        notice_about: what the notice is about (``recovery``: it offers new
+            recovery codes; ``linked``: a sign-in was linked).
         next: where to go when no app waits (a path of ours).
         details: what the audit row of the finished sign-in says of the way in.
+        pending_link: an upstream identity or a national identity number waiting
+            to be linked to the account this sign-in proves with its password
+            (``login/steps/link_identity.py``; a number only encrypted).
         at: when the last step was passed (epoch seconds).
     """
 
@@ -73,8 +78,10 @@ class SignIn:
     enrolled: bool = False
     established: bool = False
     notice: str | None = None
+    notice_about: str | None = None
     next: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    pending_link: dict[str, Any] | None = None
     at: int = 0
 
     # -- what the steps and the pages ask --------------------------------------------
@@ -90,9 +97,9 @@ class SignIn:
 
     def first_factor(self, user, *, amr: list[str], acr: str | None, password_at: int | None) -> None:
         """``user`` passed a first factor: a sign-in for them starts afresh."""
-        email, identified, tx, nxt = self.email, self.identified, self.tx, self.next
+        email, identified, tx, nxt, pending = self.email, self.identified, self.tx, self.next, self.pending_link
         self.reset()
-        self.email, self.identified, self.tx, self.next = email, identified, tx, nxt
+        self.email, self.identified, self.tx, self.next, self.pending_link = email, identified, tx, nxt, pending
         self.user_id = user.id
         self.amr = list(amr)
         self.acr = acr

@@ -23,14 +23,18 @@ if TYPE_CHECKING:
 def init_app(app: Flask, idp: IdentityProvider) -> None:
     """Register the sign-in's blueprints and its half of the hand-over."""
     from ..browser import signin
+    from ..federation import roundtrip
     from . import views  # noqa: F401 - the routes of the home page, sign-out and /authorize/continue
     from .blueprints import bp, second_step_bp
     from .pipeline import continue_signin, sign_in
     from .steps import STEPS  # noqa: F401 - the steps' and ways' routes
     from .steps.second_factor import achievable_acr
+    from .ways import upstream
 
     idp.register_blueprints(app, bp, second_step_bp)
     app.after_request(signin.save_if_changed)
     idp.handoff.sign_in = sign_in
     idp.handoff.continue_signin = continue_signin
     idp.handoff.achievable_acr = achievable_acr
+    roundtrip.register(roundtrip.LOGIN, upstream.on_login)  # what an upstream's answer does for a sign-in
+    roundtrip.register(roundtrip.NATIONAL_LOGIN, upstream.on_national_login)

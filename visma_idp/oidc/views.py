@@ -10,11 +10,11 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, validate_csrf
 
 from .. import audit
-from ..assurance import LADDER
+from ..assurance import LADDER, NATIONAL_LEVELS
 from ..browser.sso import current_session, end_current_session
 from ..context import current_idp
 from ..security import allow_form_action
-from ..storage import db
+from ..storage import db, queries
 from . import authorization
 from .authorization import NO_STORE, error_page
 from .claims import CLAIMS_SUPPORTED, release_claims
@@ -30,10 +30,19 @@ bp = Blueprint("oidc", __name__)
 @bp.get("/.well-known/openid-configuration")
 @bp.get("/.well-known/oauth-authorization-server")
 def discovery():
-    resp = jsonify(metadata(current_idp(), CLAIMS_SUPPORTED, sorted(LADDER)))
+    resp = jsonify(metadata(current_idp(), CLAIMS_SUPPORTED, acr_values_supported()))
     resp.headers["Cache-Control"] = "public, max-age=300"
     resp.headers["Access-Control-Allow-Origin"] = "*"
     return resp
+
+
+def acr_values_supported() -> list[str]:
+    """Our ladder, and the levels of the national eID upstreams people may sign in with
+    (those an upstream is asked for, else every level we know: ``assurance.NATIONAL_LEVELS``)."""
+    levels = set(LADDER)
+    for asked in queries.national_upstream_acr_values():
+        levels.update(v for v in (asked or NATIONAL_LEVELS) if v in NATIONAL_LEVELS)
+    return sorted(levels)
 
 
 @bp.get("/jwks")

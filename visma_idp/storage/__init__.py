@@ -26,7 +26,9 @@ Where SQL lives (tests/test_layers.py checks this list against the code):
   `factors/recovery_codes.py` and `factors/admin_codes.py`; the mail and
   text-message outboxes in `notify/outbox.py` and `notify/sms.py`; signing
   keys in `oidc/keys.py` (rotation under a table lock); password history
-  in `password/service.py`; and the purge of every table in
+  in `password/service.py`; upstream providers in `federation/upstreams.py`,
+  their linked identities in `federation/linking.py` and national identity
+  numbers in `federation/national_id.py`; and the purge of every table in
   `maintenance.py`.
 - Views, commands, templates and the demo seeding build no statement; they
   call the functions above. The sign-in (``login/``, ``browser/``) and the
@@ -55,6 +57,7 @@ from .models import (  # noqa: F401
     Consent,
     Factor,
     MailOutbox,
+    NationalIdentity,
     OneTimeCode,
     PasswordHistory,
     ProfileChangeNotice,
@@ -65,6 +68,8 @@ from .models import (  # noqa: F401
     SmsOutbox,
     SsoSession,
     Token,
+    Upstream,
+    UpstreamIdentity,
     User,
     db,
 )

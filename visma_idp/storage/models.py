@@ -84,8 +84,8 @@ class User(db.Model):  # type: ignore[name-defined]
             return "disabled"
         if self.locked_at is not None:
             return "locked"
-        if self.password_hash is None:
-            return "pending"
+        if self.password_hash is None and self.activated_at is None:
+            return "pending"  # an account made by an upstream provider is active without a password
         return "active"
 
     def get_user_id(self) -> int:
@@ -588,3 +588,129 @@ class SmsOutbox(db.Model):  # type: ignore[name-defined]
     @body.setter
     def body(self, value: str) -> None:
         self.body_enc = _secrets().encrypt(value.encode("utf-8"))
+
+
+class Upstream(db.Model):  # type: ignore[name-defined]
+    """An upstream OpenID provider people may sign in through (``federation/``):
+    a company's ADFS or Entra ID, or a national eID (ID-porten, BankID).
+
+    ``issuer`` is what its ID tokens must say; for a multi-tenant Entra ID it
+    is the template ``https://login.microsoftonline.com/{tenantid}/v2.0`` and
+    ``tenants`` lists the ``tid`` values allowed. The client secret and our
+    private key (``private_key_jwt``) are encrypted. ``metadata_doc`` is the
+    discovery document, refreshed after ``UPSTREAM_METADATA_SECONDS``;
+    ``jwks_doc`` its keys, fetched again for an unknown ``kid``.
+
+    Trust: ``create_accounts`` (just-in-time accounts for its ``domains``),
+    ``link_by_proof`` (a person may link an identity of it to an account they
+    prove), ``trust_email`` (its ``email`` claim counts as verified even
+    without ``email_verified``; never used for linking)."""
+
+    __tablename__ = "upstreams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    issuer: Mapped[str] = mapped_column(String(500))
+    discovery_url: Mapped[str] = mapped_column(String(500))
+    client_id: Mapped[str] = mapped_column(String(255))
+    auth_method: Mapped[str] = mapped_column(String(32))  # client_secret_basic | client_secret_post | private_key_jwt
+    client_secret_enc: Mapped[str | None] = mapped_column(Text)
+    private_key_enc: Mapped[str | None] = mapped_column(Text)
+    key_id: Mapped[str | None] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(Json, default=list)
+    acr_values: Mapped[list[str]] = mapped_column(Json, default=list)
+    claim_map: Mapped[dict[str, str]] = mapped_column(Json, default=dict)
+    domains: Mapped[list[str]] = mapped_column(Json, default=list)
+    tenants: Mapped[list[str]] = mapped_column(Json, default=list)
+    id_token_alg: Mapped[str] = mapped_column(String(16), default="RS256")
+    acr: Mapped[str | None] = mapped_column(String(100))  # the session's acr after this upstream
+    trust_amr: Mapped[bool] = mapped_column(Boolean, default=False)
+    create_accounts: Mapped[bool] = mapped_column(Boolean, default=False)
+    link_by_proof: Mapped[bool] = mapped_column(Boolean, default=True)
+    trust_email: Mapped[bool] = mapped_column(Boolean, default=False)
+    national_id_claim: Mapped[str | None] = mapped_column(String(64))
+    test_environment: Mapped[bool] = mapped_column(Boolean, default=False)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    metadata_doc: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    metadata_at: Mapped[int | None] = mapped_column(BigInteger)
+    jwks_doc: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    jwks_at: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+    @property
+    def client_secret(self) -> str | None:
+        return _secrets().decrypt(self.client_secret_enc).decode("utf-8") if self.client_secret_enc else None
+
+    @client_secret.setter
+    def client_secret(self, value: str | None) -> None:
+        self.client_secret_enc = _secrets().encrypt(value.encode("utf-8")) if value else None
+
+    @property
+    def private_key(self) -> dict[str, Any] | None:
+        import json
+
+        return json.loads(_secrets().decrypt(self.private_key_enc)) if self.private_key_enc else None
+
+    @private_key.setter
+    def private_key(self, value: dict[str, Any] | None) -> None:
+        import json
+
+        self.private_key_enc = _secrets().encrypt(json.dumps(value).encode("utf-8")) if value else None
+
+    @property
+    def national(self) -> bool:
+        """A national eID: it proves a national identity number, not a company account."""
+        return bool(self.national_id_claim)
+
+    @property
+    def label(self) -> str:
+        return self.display_name or self.name
+
+
+class UpstreamIdentity(db.Model):  # type: ignore[name-defined]
+    """An identity at an upstream provider linked to a local account: the
+    upstream, the issuer that vouched for it (one tenant's for a multi-tenant
+    Entra ID) and its subject (``tid``/``oid`` for Entra ID, never the email).
+    One account per identity."""
+
+    __tablename__ = "upstream_identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    upstream_id: Mapped[int] = mapped_column(ForeignKey("upstreams.id", ondelete="CASCADE"), index=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(320), default="")  # what the person saw at the upstream (an address)
+    linked_at: Mapped[int] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    upstream: Mapped[Upstream] = relationship(lazy="joined")
+
+    __table_args__ = (UniqueConstraint("upstream_id", "issuer", "subject", name="uq_upstream_identity"),)
+
+
+class NationalIdentity(db.Model):  # type: ignore[name-defined]
+    """A national identity number linked to one account: a keyed digest to
+    find it (one account per number, one number per account) and the number
+    encrypted (shown masked only)."""
+
+    __tablename__ = "national_identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    number_enc: Mapped[str] = mapped_column(Text)
+    upstream_id: Mapped[int | None] = mapped_column(ForeignKey("upstreams.id", ondelete="SET NULL"))
+    linked_at: Mapped[int] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    user: Mapped[User] = relationship(lazy="joined")
+
+    @property
+    def number(self) -> str:
+        return _secrets().decrypt(self.number_enc).decode("utf-8")
+
+    @number.setter
+    def number(self, value: str) -> None:
+        self.number_enc = _secrets().encrypt(value.encode("utf-8"))

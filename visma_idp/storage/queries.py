@@ -10,7 +10,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .models import AuthorizationCode, Client, Consent, SeenJti, SsoSession, Token, User, db
+from .models import AuthorizationCode, Client, Consent, SeenJti, SsoSession, Token, Upstream, User, db
 
 
 def _exec(stmt) -> CursorResult[Any]:
@@ -28,6 +28,12 @@ def client_by_id(client_id: str) -> Client | None:
     if not isinstance(client_id, str) or not client_id or len(client_id) > 128:
         return None
     return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+def national_upstream_acr_values() -> list[list[str]]:
+    """The ``acr_values`` of each enabled national eID upstream (discovery names their levels)."""
+    return [list(v or []) for v in db.session.scalars(
+        select(Upstream.acr_values).where(Upstream.enabled.is_(True), Upstream.national_id_claim.is_not(None)))]
 
 
 def user_by_email(email: str) -> User | None:

@@ -7,13 +7,14 @@ one module and one line here.
 
 from __future__ import annotations
 
-from . import consent, enrolment, establish, first_factor, identify, second_factor, select_account
+from . import consent, enrolment, establish, first_factor, identify, link_identity, second_factor, select_account
 
 STEPS = (
-    identify,  # who: the email address (home-realm discovery to come)
-    first_factor,  # password, passkey or one-time link (upstream providers and national eID to come)
+    identify,  # who: the email address (a domain an upstream serves goes to it)
+    first_factor,  # password, passkey, one-time link, an upstream provider or national eID
     second_factor,  # the second step, or a step-up of a signed-in person
     enrolment,  # a required second factor is set up
+    link_identity,  # an upstream identity waiting for this account's proof is linked
     establish,  # the SSO session starts (a notice, if any, is shown once)
     # agreement choice (to come)
     select_account,  # prompt=select_account: continue as the signed-in person, or another

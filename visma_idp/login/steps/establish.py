@@ -45,11 +45,11 @@ def run(flow: Flow) -> Outcome:
 
 def _notice(flow: Flow):
     state = flow.signin
-    message, state.notice = state.notice, None
+    message, about, state.notice, state.notice_about = state.notice, state.notice_about, None, None
     idp = current_idp()
     if flow.interaction is not None:
         onward = idp.url(CONTINUE, tx=flow.tx)
     else:
         onward = safe_next(state.next) or idp.url("login.home")
         state.finished()
-    return render_template("login/notice.html", message=message, onward=onward)
+    return render_template("login/notice.html", message=message, onward=onward, about=about)

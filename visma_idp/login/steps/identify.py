@@ -8,9 +8,13 @@ Rules:
   ``login_hint`` or the address this browser typed last;
 - answering it with another address than the one a first factor was proved
   for starts the sign-in over;
+- home-realm discovery: an address in a domain an upstream provider serves
+  goes straight to that provider (``ways/upstream.py``), with the address as
+  its ``login_hint``; except while an upstream identity waits for the
+  password that links it (``steps/link_identity.py``);
+- the page offers a button per upstream provider and national eID;
 - a step-up (the person is signed in) or an account choice or consent alone
-  skips it. (Home-realm discovery will send a company's domain to its
-  upstream provider from here.)
+  skips it.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from flask import render_template, request
 from flask_babel import gettext as _
 
 from ... import addresses
+from ...federation import roundtrip, upstreams
 from ..blueprints import bp
 from ..pipeline import DONE, Flow, Outcome, Show, advance, load
+from ..ways.upstream import go
 
 MAX_EMAIL = addresses.MAX_TYPED
 
@@ -34,8 +40,11 @@ def run(flow: Flow) -> Outcome:
 
 
 def page(flow: Flow, *, email: str, error: str | None = None, status: int = 200, passkey_error: str | None = None):
-    return render_template("login_email.html", email=email, tx=flow.tx, error=error,
-                           passkey_error=passkey_error), status
+    companies, national = upstreams.buttons()
+    upstreams.allow_forms_to([*companies, *national])  # a button, or home-realm discovery, ends there
+    return render_template("login_email.html", email=email, tx=flow.tx, error=error, passkey_error=passkey_error,
+                           company_upstreams=companies, national_upstreams=national,
+                           linking=bool(flow.signin.pending_link)), status
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -55,4 +64,7 @@ def email():
     if state.proved_first and state.email != address.email:
         state.finished()  # another person: what was proved belongs to someone else
     state.email, state.identified = address.email, True
+    row = None if state.pending_link else upstreams.for_domain(address.domain)
+    if row is not None:  # home-realm discovery
+        return go(flow, row, roundtrip.LOGIN, login_hint=address.email)
     return advance(flow, in_place=False)

@@ -6,7 +6,8 @@ Rules:
   offered strongest first, with "Try another way" (``factors/``: each
   registers its :class:`~visma_idp.factors.Method`);
 - "Remember this browser" (``login/remember.py``) skips it, at the password
-  level;
+  level, except while an upstream identity waits to be linked
+  (``steps/link_identity.py``);
 - a user who lost their factors and holds an admin-issued code
   (``must_enrol_factor``) passes it with that code, then must enrol a new
   factor (the enrolment step);
@@ -49,7 +50,7 @@ def run(flow: Flow) -> Outcome:
     if state.step_up:
         return Show("second_step.verify")
     if has_second_factor(user) and not user.must_enrol_factor:
-        if remembered(user):
+        if remembered(user) and not state.pending_link:  # linking an identity needs the second step itself
             audit.record("second_step_remembered", user_id=user.id)
             state.second_done = True  # the session stays at the level of the first factor
             return DONE
@@ -181,6 +182,7 @@ def verify_post():
     else:
         state.remember = request.form.get("remember") == "on" and may_remember(method, state)
         state.notice = verified.notice
+        state.notice_about = "recovery" if verified.notice else None
         state.details = {"second_step": True}
     return advance(flow, in_place=False)
 

@@ -30,7 +30,7 @@ from ..pipeline import first_factor_passed, load
 
 def _refuse_sign_in(user):
     """A page when this (active) account may not sign in with a link, else None."""
-    if user.password_hash is None:
+    if user.status == "pending":
         return link_invalid_page("pending", "login_link", user.id)
     if user.locked_at is not None:
         if request.method == "POST":

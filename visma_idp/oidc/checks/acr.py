@@ -6,6 +6,11 @@ The ladder (lowest first), documented in docs/security.md:
 - ``urn:visma_idp:acr:mfa``  — two factors
 - ``urn:visma_idp:acr:phr``  — phishing-resistant (security key or passkey)
 
+National eID levels (``idporten-loa-high``, ...) stand at their place on it
+(``assurance.NATIONAL_LEVELS``): a session reached by ID-porten at the high
+level says ``idporten-loa-high`` and meets a request for ``phr``; a request
+for ``idporten-loa-high`` is met by a session at ``phr``.
+
 Rules:
 - ``acr_values`` are voluntary (OIDC Core §3.1.2.1): we try to satisfy the
   first value we know; if the session is below it, the user is asked to
@@ -20,19 +25,12 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 
-ACR_PASSWORD = "urn:visma_idp:acr:pwd"
-ACR_MFA = "urn:visma_idp:acr:mfa"
-ACR_PHISHING_RESISTANT = "urn:visma_idp:acr:phr"
-LADDER = (ACR_PASSWORD, ACR_MFA, ACR_PHISHING_RESISTANT)
+from ...assurance import KNOWN, rank
 
 
 class UnmetAuthenticationRequirements(OAuth2Error):
     error = "unmet_authentication_requirements"
     description = "The requested authentication context cannot be met."
-
-
-def rank(acr: str | None) -> int:
-    return LADDER.index(acr) if acr in LADDER else -1
 
 
 def requested_acrs(acr_values: str | None, claims: dict | None) -> tuple[list[str], bool]:
@@ -54,7 +52,7 @@ def requested_acrs(acr_values: str | None, claims: dict | None) -> tuple[list[st
 def wants_more(session_acr: str | None, values: list[str]) -> bool:
     """Whether a known requested level is above the session's and none is met
     (only then is it worth asking what the user could reach)."""
-    known = [v for v in values if v in LADDER]
+    known = [v for v in values if v in KNOWN]
     return bool(known) and not any(rank(session_acr) >= rank(v) for v in known)
 
 
@@ -65,7 +63,7 @@ def check_acr(
 
     ``achievable`` is the highest level this deployment can offer the user.
     """
-    known = [v for v in values if v in LADDER]
+    known = [v for v in values if v in KNOWN]
     if not known:
         if essential and values:
             raise UnmetAuthenticationRequirements(redirect_uri=redirect_uri)
