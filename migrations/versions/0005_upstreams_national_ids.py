@@ -1,8 +1,8 @@
-"""upstream providers and national identities
+"""upstream providers, their domains, linked identities and national identities
 
 Revision ID: 0005
 Revises: 0004
-Create Date: 2026-12-06 09:18:24.308753
+Create Date: 2026-12-06 09:36:13.151564
 """
 
 import sqlalchemy as sa
@@ -30,7 +30,6 @@ def upgrade() -> None:
     sa.Column('scopes', sa.JSON(), nullable=False),
     sa.Column('acr_values', sa.JSON(), nullable=False),
     sa.Column('claim_map', sa.JSON(), nullable=False),
-    sa.Column('domains', sa.JSON(), nullable=False),
     sa.Column('tenants', sa.JSON(), nullable=False),
     sa.Column('id_token_alg', sa.String(length=16), nullable=False),
     sa.Column('acr', sa.String(length=100), nullable=True),
@@ -41,6 +40,7 @@ def upgrade() -> None:
     sa.Column('national_id_claim', sa.String(length=64), nullable=True),
     sa.Column('test_environment', sa.Boolean(), nullable=False),
     sa.Column('enabled', sa.Boolean(), nullable=False),
+    sa.Column('button', sa.Boolean(), nullable=False),
     sa.Column('metadata_doc', sa.JSON(), nullable=True),
     sa.Column('metadata_at', sa.BigInteger(), nullable=True),
     sa.Column('jwks_doc', sa.JSON(), nullable=True),
@@ -63,6 +63,15 @@ def upgrade() -> None:
     sa.UniqueConstraint('digest'),
     sa.UniqueConstraint('user_id')
     )
+    op.create_table('upstream_domains',
+    sa.Column('domain', sa.String(length=253), nullable=False),
+    sa.Column('upstream_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['upstream_id'], ['upstreams.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('domain')
+    )
+    with op.batch_alter_table('upstream_domains', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_upstream_domains_upstream_id'), ['upstream_id'], unique=False)
+
     op.create_table('upstream_identities',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('upstream_id', sa.Integer(), nullable=False),
@@ -91,6 +100,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_upstream_identities_upstream_id'))
 
     op.drop_table('upstream_identities')
+    with op.batch_alter_table('upstream_domains', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_upstream_domains_upstream_id'))
+
+    op.drop_table('upstream_domains')
     op.drop_table('national_identities')
     op.drop_table('upstreams')
 

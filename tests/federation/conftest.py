@@ -20,6 +20,7 @@ import requests
 from tests.conftest import ISSUER
 from tests.federation.upstream import Upstream, login_via_http, node_available
 from tests.helpers import csrf, path_of, query
+from tests.test_cli import env, migrated, run  # noqa: F401 - the CLI's fixtures, for test_cli.py here
 
 CALLBACK = ISSUER + "/upstreams/callback"
 SECRET = "upstream-client-secret-0123456789abcdef-0123456789"
@@ -55,6 +56,8 @@ COMPANY_ACCOUNTS = {
     "kari": {"sub": "acme-0001", "email": "kari@example.no", "email_verified": True, "name": "Kari Nordmann"},
     "kari-unverified": {"sub": "acme-0002", "email": "kari@example.no", "email_verified": False},
     "kari-noflag": {"sub": "acme-0003", "email": "kari@example.no"},
+    "kari-mfa": {"sub": "acme-0001", "email": "kari@example.no", "email_verified": True, "amr": ["pwd", "otp"],
+                 "acr": "urn:acme:mfa"},
     "newbie": {"sub": "acme-0004", "email": "nina@acme.no", "email_verified": True, "name": "Nina Ny"},
     "newbie-unverified": {"sub": "acme-0005", "email": "nils@acme.no", "email_verified": False},
 }

@@ -8,6 +8,7 @@ app (``amr`` ``fed``, the upstream's ``acr``)."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -190,3 +191,96 @@ def test_a_tenant_not_on_the_allow_list_is_refused(flow, add_upstream, entra_idp
     assert resp.status_code == 400
     assert _audit(app, "upstream_failed")[-1]["reason"] == f"ID token: tenant '{TENANT_A}' is not allowed"
     assert _links(app) == []
+
+
+def _link_directly(app, name, subject):
+    from visma_idp.federation import linking, upstreams
+    from visma_idp.storage import User, db
+
+    with app.test_request_context():
+        row = upstreams.by_name(name)
+        kari = db.session.scalar(db.select(User).where(User.email == "kari@example.no"))
+        linking.link(kari, row, linking.Identity(row.id, row.issuer, subject, None, False, "", subject), notify=False)
+        db.session.commit()
+
+
+def test_the_upstreams_acr_and_trusted_amr(flow, add_upstream, company_idp, app):
+    add_upstream("acme", company_idp, acr="urn:visma_idp:acr:mfa", trust_amr=True)
+    _link_directly(app, "acme", "acme-0001")
+    resp = _finish(flow, back_home(flow.client, at_upstream(button(flow.client, "acme", tx_of(flow.start())),
+                                                            "kari-mfa")))
+    claims = _id_token_claims(flow, resp.headers["Location"])
+    assert claims["acr"] == "urn:visma_idp:acr:mfa"
+    assert claims["amr"] == ["fed", "pwd", "otp", "mfa"]
+
+
+def test_untrusted_amr_stays_out_and_our_second_step_still_applies(flow, add_upstream, company_idp, app):
+    import pyotp
+
+    from tests.factors.test_totp import add_totp
+
+    add_upstream("acme", company_idp)  # one factor (the default acr), its amr not trusted
+    _link_directly(app, "acme", "acme-0001")
+    secret = add_totp(app, 1)
+    resp = back_home(flow.client, at_upstream(button(flow.client, "acme", tx_of(flow.start())), "kari-mfa"))
+    assert resp.status_code == 302 and "/login/verify" in resp.headers["Location"]
+    page = flow.client.get(path_of(resp.headers["Location"])).get_data(as_text=True)
+    tx = tx_of(resp)
+    resp = flow.client.post("/login/verify", data={"method": "totp", "code": pyotp.TOTP(secret).now(), "tx": tx,
+                                                   "csrf_token": csrf(page)})
+    claims = _id_token_claims(flow, _finish(flow, resp).headers["Location"])
+    assert claims["amr"] == ["fed", "otp", "mfa"] and claims["acr"] == "urn:visma_idp:acr:mfa"
+
+
+def test_my_details_lists_a_linked_sign_in_and_unlinks_it_after_the_password(flow, company, app, idp, mailbox):
+    _link_directly(app, "acme", "acme-0001")
+    flow.authorize()
+    page = flow.client.get("/account").get_data(as_text=True)
+    assert "Linked sign-ins" in page and "Acme ID" in page and "acme-0001" in page
+    [link] = re.findall(r'href="http://127.0.0.1:5000(/account/linked/\d+/unlink)"', page)
+    idp.clock.advance(idp.settings["RECENT_PASSWORD_SECONDS"] + 1)
+    resp = flow.client.get(link)
+    assert "/account/confirm-password" in resp.headers["Location"]  # the password again
+    confirm = flow.client.get(path_of(resp.headers["Location"])).get_data(as_text=True)
+    wrong = flow.client.post("/account/confirm-password", data={"password": "not it at all", "next": link,
+                                                                "csrf_token": csrf(confirm)})
+    assert wrong.status_code == 401 and _links(app)
+    flow.client.post("/account/confirm-password", data={"password": "correct horse battery", "next": link,
+                                                        "csrf_token": csrf(confirm)})
+    page = flow.client.get(link).get_data(as_text=True)
+    assert flow.client.post(link, data={"csrf_token": csrf(page)}).status_code == 302
+    assert _links(app) == []
+    assert "is no longer linked" in flow.client.get("/account").get_data(as_text=True)
+    assert mailbox.last("kari@example.no")["Subject"] == "A sign-in was unlinked from your account"
+
+
+def test_someone_elses_linked_sign_in_cannot_be_unlinked(flow, company, app, make_user):
+    _link_directly(app, "acme", "acme-0001")
+    make_user("ola@example.no", "another good passphrase 42", name="Ola")
+    flow.authorize(login_hint=None)
+    other = app.test_client()
+    flow.client = other
+    resp = flow.login(flow.start(), email="ola@example.no", password="another good passphrase 42")
+    assert resp.status_code == 302
+    page = other.get("/account/linked/1/unlink")
+    assert page.status_code == 302 and page.headers["Location"].endswith("/account#linked"), page.headers
+    assert "not linked to your account" in other.get("/account").get_data(as_text=True)
+    assert len(_links(app)) == 1
+
+
+def test_without_a_button_its_domain_still_goes_to_it(flow, add_upstream, company_idp):
+    add_upstream("acme", company_idp, display_name="Acme ID", domains=("acme.no",), button=False)
+    resp = flow.start()
+    page = flow.client.get(path_of(resp.headers["Location"])).get_data(as_text=True)
+    assert "Sign in with Acme ID" not in page
+    tx = tx_of(resp)
+    resp = flow.client.post(f"/login?tx={tx}", data={"email": "nina@acme.no", "tx": tx, "csrf_token": csrf(page)})
+    assert resp.headers["Location"].startswith(company_idp.issuer)
+
+
+def test_a_domain_belongs_to_one_upstream(add_upstream, company_idp, entra_idp):
+    from visma_idp.errors import InvalidInput
+
+    add_upstream("acme", company_idp, domains=("acme.no",))
+    with pytest.raises(InvalidInput, match="served by the upstream 'acme' already"):
+        add_upstream("acme-two", company_idp, domains=("ACME.no",))

@@ -121,7 +121,7 @@ def test_the_link_expires_after_30_minutes(client, idp, kari, mailbox):
 @pytest.mark.parametrize(("change", "shows"), [
     ({"locked_at": 1}, "Your account is locked"),
     ({"is_active": False}, "This account is disabled"),
-    ({"password_hash": None}, "Your account is not activated yet"),
+    ({"password_hash": None, "activated_at": None}, "Your account is not activated yet"),  # pending: never activated
 ])
 def test_refused_for_accounts_that_may_not_sign_in(app, client, kari, mailbox, change, shows):
     _reset, login = links(client, mailbox)

@@ -48,6 +48,8 @@ def _claim_map(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--domain", "domains", multiple=True,
               help="An email domain this upstream serves (repeatable): its addresses go straight to it on the "
                    "email page.")
+@click.option("--no-button", is_flag=True, help="No \"Sign in with ...\" button on the email page (its --domain "
+                                               "addresses still go to it).")
 @click.option("--tenant", "tenants", multiple=True,
               help="A tenant id (tid) allowed for a multi-tenant issuer with {tenantid} (repeatable).")
 @click.option("--id-token-alg", default="RS256", show_default=True, help="The one algorithm its ID tokens may use.")
@@ -67,7 +69,7 @@ def _claim_map(values: tuple[str, ...]) -> dict[str, str]:
 def upstreams_add(name: str, display_name: str, issuer: str | None, discovery_url: str | None, client_id: str,
                   client_secret: str | None, private_key_jwt: bool, client_secret_post: bool,
                   scopes: tuple[str, ...], acr_values: tuple[str, ...], claims: tuple[str, ...],
-                  domains: tuple[str, ...], tenants: tuple[str, ...], id_token_alg: str, acr: str | None,
+                  domains: tuple[str, ...], no_button: bool, tenants: tuple[str, ...], id_token_alg: str, acr: str | None,
                   trust_amr: bool, create_accounts: bool, no_link: bool, trust_email: bool,
                   national_id_claim: str | None, test_environment: bool) -> None:
     """Add an upstream provider (its discovery document is fetched now) and print it as JSON."""
@@ -81,7 +83,7 @@ def upstreams_add(name: str, display_name: str, issuer: str | None, discovery_ur
         scopes=tuple(s for v in scopes for s in v.split()), acr_values=tuple(a for v in acr_values for a in v.split()),
         claim_map=_claim_map(claims), domains=domains, tenants=tenants, id_token_alg=id_token_alg, acr=acr,
         trust_amr=trust_amr, create_accounts=create_accounts, link_by_proof=not no_link, trust_email=trust_email,
-        national_id_claim=national_id_claim, test_environment=test_environment,
+        national_id_claim=national_id_claim, test_environment=test_environment, button=not no_button,
     )
     app = provider_app()
     with app.app_context():

@@ -39,7 +39,7 @@ from .. import audit
 from ..config import is_loopback_issuer
 from ..context import current_idp
 from ..errors import InvalidInput
-from ..storage import NationalIdentity, Upstream, UpstreamIdentity, db
+from ..storage import NationalIdentity, Upstream, UpstreamDomain, UpstreamIdentity, db
 
 log = logging.getLogger("visma_idp.federation")
 
@@ -87,6 +87,7 @@ class UpstreamSpec:
     trust_email: bool = False
     national_id_claim: str | None = None
     test_environment: bool = False
+    button: bool = True
 
 
 def _https(url: str, what: str) -> str:
@@ -196,7 +197,10 @@ def add(spec: UpstreamSpec) -> Upstream:
         raise InvalidInput("--create-accounts needs the --domain values whose accounts it may create")
     if spec.national_id_claim and (spec.create_accounts or domains):
         raise InvalidInput("a national eID upstream links numbers to accounts: no --domain or --create-accounts")
-    doc = _fetch_json(name, discovery_url, "the discovery document")
+    try:
+        doc = _fetch_json(name, discovery_url, "the discovery document")
+    except UpstreamUnavailable as exc:
+        raise InvalidInput(exc.reason) from None
     if issuer is None:
         issuer = doc.get("issuer") if isinstance(doc.get("issuer"), str) else ""
     assert issuer is not None
@@ -215,6 +219,7 @@ def add(spec: UpstreamSpec) -> Upstream:
         id_token_alg=spec.id_token_alg, acr=spec.acr, trust_amr=spec.trust_amr, create_accounts=spec.create_accounts,
         link_by_proof=spec.link_by_proof, trust_email=spec.trust_email,
         national_id_claim=spec.national_id_claim or None, test_environment=spec.test_environment, enabled=True,
+        button=spec.button,
         metadata_doc=doc, metadata_at=now, created_at=now,
     )
     if "openid" not in row.scopes:
@@ -261,16 +266,14 @@ def for_domain(domain: str | None) -> Upstream | None:
     """The enabled company upstream that serves ``domain`` (home-realm discovery), if any."""
     if not domain:
         return None
-    domain = domain.lower()
-    for row in db.session.scalars(select(Upstream).where(Upstream.enabled.is_(True))):
-        if not row.national and domain in (row.domains or []):
-            return row
-    return None
+    return db.session.scalar(select(Upstream).join(UpstreamDomain).where(
+        UpstreamDomain.domain == domain.lower(), Upstream.enabled.is_(True), Upstream.national_id_claim.is_(None)))
 
 
 def buttons() -> tuple[list[Upstream], list[Upstream]]:
-    """(company upstreams, national eID upstreams) to offer on the email page."""
-    rows = [r for r in db.session.scalars(select(Upstream).where(Upstream.enabled.is_(True)).order_by(Upstream.name))]
+    """(company upstreams, national eID upstreams) with a button on the email page."""
+    rows = list(db.session.scalars(select(Upstream).where(Upstream.enabled.is_(True), Upstream.button.is_(True))
+                                   .order_by(Upstream.name)))
     return [r for r in rows if not r.national], [r for r in rows if r.national]
 
 
@@ -375,5 +378,5 @@ def as_dict(row: Upstream) -> dict[str, Any]:
         "id_token_alg": row.id_token_alg, "acr": row.acr, "trust_amr": row.trust_amr,
         "create_accounts": row.create_accounts, "link_by_proof": row.link_by_proof, "trust_email": row.trust_email,
         "national_id_claim": row.national_id_claim, "test_environment": row.test_environment,
-        "enabled": row.enabled, "redirect_uri": current_idp().url("federation.callback"),
+        "enabled": row.enabled, "button": row.button, "redirect_uri": current_idp().url("federation.callback"),
     }

@@ -69,6 +69,7 @@ from .models import (  # noqa: F401
     SsoSession,
     Token,
     Upstream,
+    UpstreamDomain,
     UpstreamIdentity,
     User,
     db,

@@ -621,7 +621,6 @@ class Upstream(db.Model):  # type: ignore[name-defined]
     scopes: Mapped[list[str]] = mapped_column(Json, default=list)
     acr_values: Mapped[list[str]] = mapped_column(Json, default=list)
     claim_map: Mapped[dict[str, str]] = mapped_column(Json, default=dict)
-    domains: Mapped[list[str]] = mapped_column(Json, default=list)
     tenants: Mapped[list[str]] = mapped_column(Json, default=list)
     id_token_alg: Mapped[str] = mapped_column(String(16), default="RS256")
     acr: Mapped[str | None] = mapped_column(String(100))  # the session's acr after this upstream
@@ -632,6 +631,7 @@ class Upstream(db.Model):  # type: ignore[name-defined]
     national_id_claim: Mapped[str | None] = mapped_column(String(64))
     test_environment: Mapped[bool] = mapped_column(Boolean, default=False)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    button: Mapped[bool] = mapped_column(Boolean, default=True)  # "Sign in with ..." on the email page
     metadata_doc: Mapped[dict[str, Any] | None] = mapped_column(Json)
     metadata_at: Mapped[int | None] = mapped_column(BigInteger)
     jwks_doc: Mapped[dict[str, Any] | None] = mapped_column(Json)
@@ -658,6 +658,18 @@ class Upstream(db.Model):  # type: ignore[name-defined]
 
         self.private_key_enc = _secrets().encrypt(json.dumps(value).encode("utf-8")) if value else None
 
+    domain_rows: Mapped[list[UpstreamDomain]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", order_by="UpstreamDomain.domain")
+
+    @property
+    def domains(self) -> list[str]:
+        """The email domains it serves (home-realm discovery; one upstream per domain)."""
+        return [d.domain for d in self.domain_rows]
+
+    @domains.setter
+    def domains(self, values: list[str]) -> None:
+        self.domain_rows = [UpstreamDomain(domain=v) for v in values]
+
     @property
     def national(self) -> bool:
         """A national eID: it proves a national identity number, not a company account."""
@@ -666,6 +678,17 @@ class Upstream(db.Model):  # type: ignore[name-defined]
     @property
     def label(self) -> str:
         return self.display_name or self.name
+
+
+class UpstreamDomain(db.Model):  # type: ignore[name-defined]
+    """An email domain an upstream serves: its addresses go to that upstream
+    from the email page. The domain is the key, so one upstream per domain,
+    and finding it is one indexed look-up among thousands of companies."""
+
+    __tablename__ = "upstream_domains"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    upstream_id: Mapped[int] = mapped_column(ForeignKey("upstreams.id", ondelete="CASCADE"), index=True)
 
 
 class UpstreamIdentity(db.Model):  # type: ignore[name-defined]
