@@ -129,5 +129,5 @@ def _csp(script: str, form_action: str) -> str:
 
 _CROSS_ORIGIN_POST = {
     "oidc.authorize", "oidc.token", "oidc.introspect", "oidc.revoke", "oidc.userinfo", "oidc.end_session",
-    "admin_api.create_one_time_code", "admin_api.invite_user",  # bearer token only, no cookies (admin/api.py)
+    "admin_api.create_one_time_code", "admin_api.invite_user", "admin_api.create_upstream",  # bearer token only, no cookies (admin/api.py)
 }

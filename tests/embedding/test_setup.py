@@ -137,10 +137,12 @@ def test_each_package_sets_up_its_own_parts(fresh_database):
         "account": {"activation", "account", "password", "password_api"},  # recovery.py, password_check.py
         "factors": {"factors", "totp", "sms", "webauthn", "recovery"},
         "admin": {"admin", "admin_api"},  # not the second step's any more
+        "federation": {"federation"},  # the upstream callback, our JWKS for upstreams, linking on My details
         "health": {"health"},
         "mail": {"dev_outbox"},
     }
-    assert idp.added["admin"][1] == {"visma_idp.admin.api.create_one_time_code", "visma_idp.admin.api.invite_user"}
+    assert idp.added["admin"][1] == {"visma_idp.admin.api.create_one_time_code", "visma_idp.admin.api.invite_user",
+                                     "visma_idp.admin.api.create_upstream", "visma_idp.admin.api.remove_upstream"}
     assert {name for name, added in idp.added.items() if added[1]} == {"oidc", "admin"}
     # the response hooks of the whole app, in the order they were added (Flask runs them backwards)
     assert [hook for added in idp.added.values() for hook in added[2]] == [

@@ -13,10 +13,12 @@ if TYPE_CHECKING:
 
 
 def init_app(app: Flask, idp: IdentityProvider) -> None:
-    """Register the admin pages and the admin API; the API's two POST
+    """Register the admin pages and the admin API; the API's POST and DELETE
     endpoints take bearer tokens, not cookies, so they are exempt from CSRF."""
     from . import api, views
 
     idp.register_blueprints(app, views.bp, api.bp)
     idp.csrf.exempt(api.create_one_time_code)
     idp.csrf.exempt(api.invite_user)
+    idp.csrf.exempt(api.create_upstream)
+    idp.csrf.exempt(api.remove_upstream)

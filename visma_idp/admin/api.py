@@ -1,4 +1,4 @@
-"""The admin REST API: one-time codes and invitations.
+"""The admin REST API: one-time codes, invitations and upstream providers.
 
 ``POST /admin/api/users`` with ``{"email", "name", "given_name"?, "family_name"?,
 "locale"?}`` invites a user (a pending account and the Welcome email with its
@@ -30,23 +30,64 @@ Rules:
   in), each audited;
 - errors are ``{"error", "message"}`` (``message`` translated by
   Accept-Language); every answer is ``Cache-Control: no-store``;
-- the endpoint takes no cookies into account, so it is exempt from the CSRF
-  token (``admin.init_app``) and the Origin check (a bearer token is never sent by the browser on
-  its own).
+- the endpoints take no cookies into account, so they are exempt from the CSRF
+  token (``admin.init_app``) and the Origin check (``security._CROSS_ORIGIN_POST``; a bearer
+  token is never sent by the browser on its own).
+
+Upstream OpenID providers (the admin mirror of ``visma-idp upstreams``,
+``federation/upstreams.py``):
+
+``GET /admin/api/upstreams`` answers ``200 {"upstreams": [...]}``;
+``POST /admin/api/upstreams`` with the CLI's options as JSON (``name``,
+``display_name``, ``issuer``, ``discovery_url``, ``client_id``,
+``client_secret`` or ``"private_key_jwt": true``, ``client_secret_post``,
+``scopes``, ``acr_values``, ``claim_map`` (keys sub, email, email_verified,
+name), ``domains``, ``tenants``, ``id_token_alg``, ``acr``, ``trust_amr``,
+``create_accounts``, ``link_by_proof`` (default true), ``trust_email``,
+``national_id_claim``, ``test_environment``) adds one (its discovery document
+is fetched at once) and answers ``201`` with it (never its secret; a
+``private_key_jwt`` upstream's ``jwks_uri`` is the URL to register there);
+``DELETE /admin/api/upstreams/<name>`` answers ``204``.
+
+Rules:
+- the token's user needs ``manage_upstreams`` (``admin/rights.py``) for
+  *every* domain of the upstream (exact match): they add, see and remove only
+  such upstreams; without the right for any domain every call is 403;
+- an upstream with no domains (a national eID, a button-only upstream) or
+  with a ``national_id_claim`` is the operator's: the API refuses it with 403
+  ``forbidden`` (it is added and removed with the CLI), and does not list it;
+- every field is type-checked: a wrong type, a value too long for its column,
+  a control character or an unknown field is 400 ``invalid_request`` with
+  ``field``; outside development (a loopback issuer) the issuer and discovery
+  URL must be https on a public host name or address, and so must the
+  document's token, key set and userinfo endpoints (a domain admin must not
+  make us fetch from our own network);
+- the service's refusals (a bad value, a taken domain, an upstream that does
+  not answer) are 400 ``invalid_request`` with the service's English reason
+  as ``detail``; a taken name is 409 ``conflict``; an unknown name is 404;
+- the service audits ``upstream_added`` and ``upstream_removed``; every
+  refusal here is audited as ``upstream_api_refused`` with the reason.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+import ipaddress
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, jsonify, request
 from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from .. import addresses
-from ..config import LOCALES
+from .. import addresses, audit
+from ..config import LOCALES, is_loopback_issuer
 from ..context import current_idp
+from ..errors import InvalidInput
+from ..federation import upstreams
 from ..oidc.server import find_token
-from ..storage import db
-from . import one_time_codes
+from ..storage import Upstream, User, db
+from . import one_time_codes, rights
 
 bp = Blueprint("admin_api", __name__)
 
@@ -94,14 +135,14 @@ def _token_user():
     return row.user, None
 
 
-def _admin_request():
+def _admin_request(limit: int = MAX_BODY):
     """The admin behind the bearer token and the JSON body (None when the
     body is not JSON): ``(admin, body, None)``, or ``(None, None, the error
-    response)`` for a bad token or a body over ``MAX_BODY``."""
+    response)`` for a bad token or a body over ``limit``."""
     admin, refused = _token_user()
     if refused is not None:
         return None, None, refused
-    if request.content_length is not None and request.content_length > MAX_BODY:
+    if request.content_length is not None and request.content_length > limit:
         return None, None, _error(400, "invalid_request", _("The request is too large."))
     body = request.get_json(silent=True) if request.mimetype == "application/json" else None
     return admin, body, None
@@ -171,6 +212,217 @@ def invite_user():
     audit.record("user_invited", user_id=user.id, subject=user.email, details={"by": admin.id, "via": "api"})
     db.session.commit()
     return _json(201, {"sub": user.sub, "email": user.email, "status": user.status})
+
+
+# -- upstream providers ---------------------------------------------------------------
+
+UPSTREAMS_BODY = 16384
+MAX_ITEMS = 50
+CLAIMS = ("sub", "email", "email_verified", "name")
+# field -> longest value (the column's size); required ones must not be empty
+_REQUIRED_TEXT = {"name": 64, "client_id": 255}
+_TEXT = {"display_name": 100, "id_token_alg": 16}
+_NULLABLE_TEXT = {"issuer": 500, "discovery_url": 500, "client_secret": 1000, "acr": 100, "national_id_claim": 64}
+_FLAGS = ("private_key_jwt", "client_secret_post", "trust_amr", "create_accounts", "link_by_proof",
+          "trust_email", "test_environment")
+_LISTS = {"scopes": 100, "acr_values": 100, "domains": 253, "tenants": 36}  # longest item
+FIELDS = frozenset([*_REQUIRED_TEXT, *_TEXT, *_NULLABLE_TEXT, *_FLAGS, *_LISTS, "claim_map"])
+# what our server fetches itself (the authorization endpoint is the browser's)
+_FETCHED_ENDPOINTS = ("token_endpoint", "jwks_uri", "userinfo_endpoint")
+
+
+class _BadField(Exception):
+    def __init__(self, field: str, detail: str | None = None):
+        super().__init__(field)
+        self.field = field
+        self.detail = detail
+
+
+def _text(value: object, longest: int, *, token: bool = False) -> bool:
+    """A string of 1..``longest`` characters without control characters (nor spaces for a token)."""
+    return (isinstance(value, str) and 0 < len(value) <= longest
+            and not any(ord(c) < 32 or ord(c) == 127 or (token and c.isspace()) for c in value))
+
+
+def _upstream_spec(body: dict[str, Any]) -> upstreams.UpstreamSpec:
+    """The upstream a JSON body describes, type-checked.
+
+    Raises:
+        _BadField: an unknown field, or a value of the wrong type or size.
+    """
+    for field in body:
+        if field not in FIELDS:
+            raise _BadField(field[:64], "unknown field")
+    values: dict[str, Any] = {}
+    for field, longest in _REQUIRED_TEXT.items():
+        if not _text(body.get(field), longest):
+            raise _BadField(field, f"required: a string of 1 to {longest} characters")
+        values[field] = body[field]
+    for field, longest in {**_TEXT, **_NULLABLE_TEXT}.items():
+        if field not in body or (body[field] is None and field in _NULLABLE_TEXT):
+            continue
+        if not _text(body[field], longest):
+            raise _BadField(field, f"a string of 1 to {longest} characters")
+        values[field] = body[field]
+    for field in _FLAGS:
+        if field in body and not isinstance(body[field], bool):
+            raise _BadField(field, "true or false")
+    for field, longest in _LISTS.items():
+        items = body.get(field, [])
+        if not isinstance(items, list) or len(items) > MAX_ITEMS or not all(
+                _text(item, longest, token=True) for item in items):
+            raise _BadField(field, f"a list of at most {MAX_ITEMS} strings without spaces")
+        values[field] = tuple(items)
+    claim_map = body.get("claim_map", {})
+    if not isinstance(claim_map, dict) or not all(
+            key in CLAIMS and _text(value, 100, token=True) for key, value in claim_map.items()):
+        raise _BadField("claim_map", f"an object mapping {', '.join(CLAIMS)} to the upstream's claim names")
+    if body.get("private_key_jwt") and body.get("client_secret_post"):
+        raise _BadField("client_secret_post", "not with private_key_jwt")
+    try:  # the right is compared with the domains as the service will store them
+        values["domains"] = tuple(sorted({rights.normalise_domain(d) for d in values["domains"]}))
+    except InvalidInput as exc:
+        raise _BadField("domains", str(exc)) from None
+    return upstreams.UpstreamSpec(
+        **values, claim_map=dict(claim_map),
+        private_key_jwt=body.get("private_key_jwt", False),
+        auth_method="client_secret_post" if body.get("client_secret_post") else None,
+        trust_amr=body.get("trust_amr", False), create_accounts=body.get("create_accounts", False),
+        link_by_proof=body.get("link_by_proof", True), trust_email=body.get("trust_email", False),
+        test_environment=body.get("test_environment", False),
+    )
+
+
+def _public_url(url: str) -> bool:
+    """Whether the server may fetch ``url`` for a domain admin: always in
+    development (a loopback issuer), else only https to a public host."""
+    if is_loopback_issuer(current_idp().issuer):
+        return True
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    if parts.scheme != "https" or "." not in host or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return ipaddress.ip_address(host).is_global
+    except ValueError:
+        return True  # a host name (what it resolves to is the service's concern)
+
+
+def _refuse(admin: User, action: str, status: int, error: str, message: str, reason: str,
+            upstream: object = None, **details: Any):
+    """Audit a refusal (``upstream_api_refused``), commit, and answer it."""
+    name = upstream[:64] if isinstance(upstream, str) else None
+    db.session.rollback()  # nothing half-done stays
+    audit.record("upstream_api_refused", outcome="failure", user_id=admin.id, subject=name,
+                 details={"action": action, "reason": reason, **details})
+    db.session.commit()
+    body: dict[str, Any] = {"error": error, "message": message}
+    for key in ("field", "detail"):
+        if details.get(key):
+            body[key] = details[key]
+    return _json(status, body)
+
+
+def _operators_only(admin: User, action: str, upstream: object, reason: str):
+    return _refuse(admin, action, 403, "forbidden",
+                   _("Upstream providers without email domains, such as national eID, are managed by the operator "
+                     "with the command line (visma-idp upstreams)."), reason, upstream)
+
+
+def _mine(admin: User, row: Upstream) -> bool:
+    return not row.national and rights.covers_all(admin, row.domains or [], rights.MANAGE_UPSTREAMS)
+
+
+def _no_right(admin: User, action: str, upstream: object = None):
+    return _refuse(admin, action, 403, "forbidden", _("You do not have the right to manage upstream providers."),
+                   "no_right", upstream)
+
+
+@bp.get("/admin/api/upstreams")
+def list_upstreams():
+    admin, refused = _token_user()
+    if refused is not None:
+        return refused
+    if not rights.holds(admin, rights.MANAGE_UPSTREAMS):
+        return _no_right(admin, "list")
+    return _json(200, {"upstreams": [upstreams.as_dict(row) for row in upstreams.all_upstreams() if _mine(admin, row)]})
+
+
+@bp.post("/admin/api/upstreams")
+def create_upstream():
+    admin, body, refused = _admin_request(UPSTREAMS_BODY)
+    if refused is not None:
+        return refused
+    name = body.get("name") if isinstance(body, dict) else None
+    if not rights.holds(admin, rights.MANAGE_UPSTREAMS):
+        return _no_right(admin, "add", name)
+    if not isinstance(body, dict):
+        return _refuse(admin, "add", 400, "invalid_request",
+                       _("Send a JSON object with the upstream provider's settings."), "bad_body")
+    try:
+        spec = _upstream_spec(body)
+    except _BadField as exc:
+        return _refuse(admin, "add", 400, "invalid_request",
+                       _("The field %(field)s is missing or not valid.", field=exc.field), "bad_field", name,
+                       field=exc.field, detail=exc.detail)
+    if spec.national_id_claim:
+        return _operators_only(admin, "add", name, "national")
+    if not spec.domains:
+        return _operators_only(admin, "add", name, "no_domains")
+    if not rights.covers_all(admin, spec.domains, rights.MANAGE_UPSTREAMS):
+        return _refuse(admin, "add", 403, "forbidden",
+                       _("You may not manage upstream providers for these email domains."), "outside_domains",
+                       name, domains=list(spec.domains))
+    for field in ("issuer", "discovery_url"):
+        url = getattr(spec, field)
+        if url is not None and not _public_url(url.replace("{tenantid}", "tenant")):
+            return _refuse(admin, "add", 400, "invalid_request",
+                           _("The field %(field)s is missing or not valid.", field=field), "bad_field", name,
+                           field=field, detail="an https URL of a public host")
+    taken = _("An upstream provider with this name exists already.")
+    if upstreams.by_name(spec.name) is not None:
+        return _refuse(admin, "add", 409, "conflict", taken, "name_taken", name)
+    invalid = _("The upstream provider could not be added; the detail says why.")
+    try:
+        row = upstreams.add(spec)
+    except InvalidInput as exc:
+        return _refuse(admin, "add", 400, "invalid_request", invalid, "invalid", name, detail=str(exc))
+    except upstreams.UpstreamUnavailable as exc:  # should the service let one through: still a 400
+        return _refuse(admin, "add", 400, "invalid_request", invalid, "unavailable", name, detail=exc.reason)
+    except IntegrityError:  # the same name, added at the same moment
+        return _refuse(admin, "add", 409, "conflict", taken, "name_taken", name)
+    doc = row.metadata_doc or {}
+    for key in _FETCHED_ENDPOINTS:
+        if isinstance(doc.get(key), str) and not _public_url(doc[key]):
+            return _refuse(admin, "add", 400, "invalid_request", invalid, "invalid", name,
+                           detail=f"the discovery document's {key} is not an https URL of a public host")
+    try:
+        db.session.commit()
+    except IntegrityError:
+        return _refuse(admin, "add", 409, "conflict", taken, "name_taken", name)
+    return _json(201, upstreams.as_dict(row))
+
+
+@bp.delete("/admin/api/upstreams/<name>")
+def remove_upstream(name: str):
+    admin, refused = _token_user()
+    if refused is not None:
+        return refused
+    if not rights.holds(admin, rights.MANAGE_UPSTREAMS):
+        return _no_right(admin, "remove", name)
+    row = upstreams.by_name(name)
+    if row is None:
+        return _refuse(admin, "remove", 404, "not_found", _("There is no upstream provider with this name."),
+                       "not_found", name)
+    if row.national or not row.domains:
+        return _operators_only(admin, "remove", name, "national" if row.national else "no_domains")
+    if not _mine(admin, row):
+        return _refuse(admin, "remove", 403, "forbidden",
+                       _("You may not manage upstream providers for these email domains."), "outside_domains",
+                       name, domains=list(row.domains))
+    upstreams.remove(row.name)
+    db.session.commit()
+    return Response(status=204, headers=NO_STORE)
 
 
 @bp.errorhandler(HTTPException)

@@ -4,8 +4,13 @@ An :class:`~visma_idp.storage.AdminRight` row gives one user one right for a
 list of email domains (lower-case, without ``@``). The rights are
 ``issue_one_time_codes``: create a one-time code that lets a user of those
 domains pass the second step of a sign-in once (``one_time_codes.py``, ``factors/admin_codes.py``);
-and ``invite_users``: create users of those domains, who get the Welcome
-email with an activation link (``admin/api.py``).
+``invite_users``: create users of those domains, who get the Welcome
+email with an activation link (``admin/api.py``); and ``manage_upstreams``:
+add, see and remove upstream OpenID providers (a company's ADFS or Entra ID)
+through the admin API, but only those whose every ``domains`` value is
+granted (``covers_all``); an upstream with no domains (a national eID or a
+button-only upstream) is never an admin's: the operator manages it with
+``visma-idp upstreams`` (``admin/api.py``).
 
 Rules:
 - a user's email domain is what follows the last ``@`` of their address; it
@@ -36,7 +41,8 @@ from .service import InvalidInput
 
 ISSUE_ONE_TIME_CODES = "issue_one_time_codes"
 INVITE_USERS = "invite_users"  # create (invite) users of the domains through the admin API
-RIGHTS = (ISSUE_ONE_TIME_CODES, INVITE_USERS)
+MANAGE_UPSTREAMS = "manage_upstreams"  # add/list/remove upstreams serving only granted domains (admin API)
+RIGHTS = (ISSUE_ONE_TIME_CODES, INVITE_USERS, MANAGE_UPSTREAMS)
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
@@ -93,6 +99,14 @@ def covers(user: User | None, email: str | None, right: str = ISSUE_ONE_TIME_COD
     """Whether ``user`` holds ``right`` for the domain of ``email`` (exact match only)."""
     domain = domain_of(email)
     return domain is not None and domain in domains(user, right)
+
+
+def covers_all(user: User | None, some_domains: Iterable[str], right: str) -> bool:
+    """Whether ``user`` holds ``right`` for every one of ``some_domains`` (normalised
+    domains, exact match only); False for no domains at all."""
+    wanted = list(some_domains)
+    held = set(domains(user, right))
+    return bool(wanted) and all(d in held for d in wanted)
 
 
 def may_issue(admin: User | None, target: User) -> bool:
