@@ -179,3 +179,34 @@ def test_discovery_names_the_national_levels_only_with_a_national_upstream(clien
     supported = client.get("/.well-known/openid-configuration").get_json()["acr_values_supported"]
     assert "idporten-loa-high" in supported and "urn:visma_idp:acr:phr" in supported
     assert "urn:bankid:bid;LOA=4" not in supported
+
+
+def test_two_links_of_one_number_racing_leave_one(app, make_user, national):
+    """The check-then-insert of two requests interleaved: the database's key decides, no 500."""
+    from visma_idp.federation import national_id, upstreams
+    from visma_idp.storage import NationalIdentity, User, db
+
+    make_user("kari@example.no")
+    make_user("ola@example.no", name="Ola")
+    with app.test_request_context():
+        row = upstreams.by_name("idporten")
+        kari = db.session.scalar(db.select(User).where(User.email == "kari@example.no"))
+        ola = db.session.scalar(db.select(User).where(User.email == "ola@example.no"))
+        proof = national_id.Proof(KARI_NUMBER, "idporten-loa-high", ["fed"])
+        real_owner = national_id.owner
+        calls = []
+
+        def stale_owner(number):  # both requests looked before either wrote; later looks are real
+            calls.append(number)
+            return None if len(calls) <= 2 else real_owner(number)
+
+        national_id.owner = stale_owner
+        try:
+            assert national_id.link(kari, row, proof).status == "linked"
+            lost = national_id.link(ola, row, proof)
+        finally:
+            national_id.owner = real_owner
+        assert (lost.status, lost.other_email) == ("other", "k***@e***.no")
+        assert len(calls) == 3  # the loser looked again after the key refused it
+        db.session.commit()
+        assert [r.user_id for r in db.session.scalars(db.select(NationalIdentity))] == [kari.id]

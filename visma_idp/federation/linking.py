@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from .. import addresses, audit
 from ..context import current_idp
@@ -96,6 +97,13 @@ def identity(row: Upstream, claims: dict[str, Any]) -> Identity:
     return Identity(row.id, str(claims["iss"]), subject[:255], email, verified, name, (email or name or subject)[:320])
 
 
+def upstream_amr(value: Any) -> list[str]:
+    """An upstream's ``amr`` claim as a list: a string (ID-porten sends one) or a
+    list of strings; at most 8 values of 32 characters, anything else dropped."""
+    values = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+    return [v[:32] for v in values[:8] if isinstance(v, str) and v]
+
+
 def linked_user(ident: Identity) -> tuple[UpstreamIdentity | None, User | None]:
     """The link of ``ident`` and its account (None, None when it is not linked)."""
     link = db.session.scalar(select(UpstreamIdentity).where(
@@ -145,8 +153,13 @@ def link(user: User, row: Upstream, ident: Identity, *, notify: bool = True) -> 
     now = current_idp().clock.now()
     entry = UpstreamIdentity(upstream_id=row.id, issuer=ident.issuer, subject=ident.subject, user_id=user.id,
                              label=ident.label, linked_at=now, last_used_at=now)
-    db.session.add(entry)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # two links of one identity racing: the key decides
+            db.session.add(entry)
+    except IntegrityError:
+        audit.record("upstream_link_refused", outcome="failure", user_id=user.id,
+                     details={"upstream": row.name, "reason": "linked meanwhile"})
+        return None
     audit.record("upstream_linked", user_id=user.id, subject=user.email,
                  details={"upstream": row.name, "identity": entry.id})
     if notify:

@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from .. import audit
 from ..assurance import AMR_FEDERATED, national_level
 from ..context import current_idp
 from ..notify import messages
 from ..storage import NationalIdentity, Upstream, User, db
+from .linking import upstream_amr
 from .national_id_number import InvalidNationalId, mask, mask_email, parse
 
 
@@ -71,9 +73,7 @@ def proof(row: Upstream, claims: dict[str, Any]) -> Proof:
     acr = claims.get("acr")
     if not isinstance(acr, str) or national_level(acr) is None:
         raise NumberRefused(f"unknown eID level {acr!r}")
-    amr = claims.get("amr")
-    values = [amr] if isinstance(amr, str) else [v for v in amr if isinstance(v, str)] if isinstance(amr, list) else []
-    return Proof(number, acr, list(dict.fromkeys([AMR_FEDERATED, *(v[:32] for v in values[:8])])))
+    return Proof(number, acr, list(dict.fromkeys([AMR_FEDERATED, *upstream_amr(claims.get("amr"))])))
 
 
 def _digest(number: str) -> str:
@@ -119,8 +119,16 @@ def link(user: User, row: Upstream, found: Proof) -> LinkOutcome:
     entry = NationalIdentity(user_id=user.id, digest=_digest(found.number), upstream_id=row.id, linked_at=now,
                              last_used_at=now)
     entry.number = found.number
-    db.session.add(entry)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():  # two links racing (the number, or this account): the keys decide
+            db.session.add(entry)
+    except IntegrityError:
+        audit.record("national_id_link_refused", outcome="failure", user_id=user.id,
+                     details={"reason": "linked meanwhile", "upstream": row.name})
+        winner = owner(found.number)
+        if winner is not None and winner.user_id != user.id:
+            return LinkOutcome("other", masked, mask_email(winner.user.email))
+        return LinkOutcome("already" if winner is not None else "has_other", masked)
     audit.record("national_id_linked", user_id=user.id, subject=user.email, details={"upstream": row.name})
     messages.queue("sign_in_method_changed", to=user.email, user=user, action="linked", what=row.label,
                    detail=masked)

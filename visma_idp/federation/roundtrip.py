@@ -122,7 +122,7 @@ def start(row: Upstream, purpose: str, *, login_hint: str | None = None, **extra
                                                               code_verifier=verifier, **params)
     session[KEY] = {"upstream": row.id, "purpose": purpose, "state": state, "nonce": nonce, "verifier": verifier,
                     "at": current_idp().clock.now(), "extra": extra}
-    audit.record("upstream_redirect", details={"upstream": row.name, "purpose": purpose})
+    audit.record("upstream_redirect", user_id=extra.get("user_id"), details={"upstream": row.name, "purpose": purpose})
     db.session.commit()
     return redirect(url)
 

@@ -152,6 +152,14 @@ def _account_changed_page():
                        current_idp().url("account.details"))
 
 
+def _nothing_linked(user, row, event: str, reason: str, message: str):
+    """The upstream's answer cannot be linked: audited as ``event``, told on My details."""
+    audit.record(event, outcome="failure", user_id=user.id, details={"upstream": row.name, "reason": reason})
+    db.session.commit()
+    _say(message, error=True)
+    return _to_linked()
+
+
 def on_link(result: roundtrip.Result):
     user = _same_account(result)
     if user is None:
@@ -160,11 +168,8 @@ def on_link(result: roundtrip.Result):
     try:
         ident = linking.identity(row, result.claims)
     except linking.IdentityRefused as exc:
-        audit.record("upstream_link_refused", outcome="failure", user_id=user.id,
-                     details={"upstream": row.name, "reason": exc.reason})
-        db.session.commit()
-        _say(_("%(upstream)s did not tell us who you are, so nothing was linked.", upstream=row.label), error=True)
-        return _to_linked()
+        return _nothing_linked(user, row, "upstream_link_refused", exc.reason,
+                               _("%(upstream)s did not tell us who you are, so nothing was linked.", upstream=row.label))
     entry = linking.link(user, row, ident)
     db.session.commit()
     if entry is None:
@@ -184,12 +189,9 @@ def on_national_link(result: roundtrip.Result):
     try:
         found = national_id.proof(row, result.claims)
     except national_id.NumberRefused as exc:
-        audit.record("national_id_link_refused", outcome="failure", user_id=user.id,
-                     details={"upstream": row.name, "reason": exc.reason})
-        db.session.commit()
-        _say(_("%(upstream)s did not give us a national identity number we can use, so nothing was linked.",
-               upstream=row.label), error=True)
-        return _to_linked()
+        return _nothing_linked(user, row, "national_id_link_refused", exc.reason, _(
+            "%(upstream)s did not give us a national identity number we can use, so nothing was linked.",
+            upstream=row.label))
     outcome = national_id.link(user, row, found)
     db.session.commit()
     if outcome.status == "other":
@@ -240,7 +242,7 @@ def unlink_national():
         _say(_("No national identity number is linked to your account."), error=True)
         return _to_linked()
     if request.method == "GET":
-        return render_template("federation/unlink.html", what=_("National identity number"),
+        return render_template("federation/unlink.html", what=_("your national identity number"),
                                detail=national_id.mask(mine.number),
                                action=current_idp().url("federation.unlink_national"))
     national_id.unlink(user)

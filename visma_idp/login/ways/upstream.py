@@ -74,6 +74,14 @@ def _refused(user: User, row: Upstream, method: str):
                            message=_("This account cannot sign in. Ask your administrator for help.")), 403
 
 
+def _cannot_sign_in(row: Upstream, event: str, reason: str, message: str):
+    """The upstream's answer names nobody we can sign in (audited as ``event``)."""
+    audit.record(event, outcome="failure", details={"upstream": row.name, "reason": reason})
+    db.session.commit()
+    return render_template("federation/error.html", title=_("You cannot sign in with %(upstream)s", upstream=row.label),
+                           message=message, back=current_idp().url("login.email")), 400
+
+
 def _ask_for_proof(flow: Flow, row: Upstream, pending: dict, email: str | None, reason: str):
     state = flow.signin
     if state.proved_first and not state.established:
@@ -94,12 +102,8 @@ def on_login(result: roundtrip.Result):
     try:
         ident = linking.identity(row, result.claims)
     except linking.IdentityRefused as exc:
-        audit.record("upstream_login_failed", outcome="failure", details={"upstream": row.name, "reason": exc.reason})
-        db.session.commit()
-        return render_template("federation/error.html", title=_("You cannot sign in with %(upstream)s",
-                                                                upstream=row.label),
-                               message=_("%(upstream)s did not tell us who you are. Ask your administrator for help.",
-                                         upstream=row.label), back=current_idp().url("login.email")), 400
+        return _cannot_sign_in(row, "upstream_login_failed", exc.reason, _(
+            "%(upstream)s did not tell us who you are. Ask your administrator for help.", upstream=row.label))
     entry, user = linking.linked_user(ident)
     if entry is None and linking.may_create(row, ident):
         user = linking.create_account(row, ident)
@@ -108,13 +112,9 @@ def on_login(result: roundtrip.Result):
         if user.status != "active":
             return _refused(user, row, "upstream")
         linking.used(entry)
-        amr = [AMR_FEDERATED]
-        upstream_amr = result.claims.get("amr")
-        if row.trust_amr:
-            amr += [upstream_amr] if isinstance(upstream_amr, str) else [
-                v for v in upstream_amr if isinstance(v, str)] if isinstance(upstream_amr, list) else []
+        amr = [AMR_FEDERATED, *(linking.upstream_amr(result.claims.get("amr")) if row.trust_amr else [])]
         acr = row.acr or ACR_PASSWORD
-        return first_factor_passed(flow, user, amr=list(dict.fromkeys(v[:32] for v in amr[:8])), acr=acr,
+        return first_factor_passed(flow, user, amr=list(dict.fromkeys(amr)), acr=acr,
                                    password_at=None, both_factors=rank(acr) >= rank(ACR_MFA),
                                    details={"method": "upstream", "upstream": row.name})
     if not row.link_by_proof:
@@ -135,13 +135,8 @@ def on_national_login(result: roundtrip.Result):
     try:
         found = national_id.proof(row, result.claims)
     except national_id.NumberRefused as exc:
-        audit.record("national_id_login_failed", outcome="failure", details={"upstream": row.name,
-                                                                            "reason": exc.reason})
-        db.session.commit()
-        return render_template("federation/error.html", title=_("You cannot sign in with %(upstream)s",
-                                                                upstream=row.label),
-                               message=_("%(upstream)s did not give us a national identity number we can use.",
-                                         upstream=row.label), back=current_idp().url("login.email")), 400
+        return _cannot_sign_in(row, "national_id_login_failed", exc.reason, _(
+            "%(upstream)s did not give us a national identity number we can use.", upstream=row.label))
     entry = national_id.owner(found.number)
     if entry is not None:
         user = entry.user
