@@ -222,6 +222,7 @@ def create_client(
     id_token_signed_response_alg: str | None = None,
     jwks: dict[str, Any] | None = None,
     id_token_claims: bool | None = None,
+    requires_agreement: bool = False,
 ) -> ClientRecord:
     """Register a relying party (the same options as ``visma-idp clients create``).
 
@@ -244,6 +245,8 @@ def create_client(
         jwks: the client's public keys (for ``private_key_jwt``).
         id_token_claims: put the claims of the granted scopes in the ID token
             too (True/False), or follow the server's ``ID_TOKEN_SCOPE_CLAIMS`` (None).
+        requires_agreement: the app works only for people of an agreement
+            (company); one without any sees a page saying so.
 
     Returns:
         The client; ``secret`` holds the generated secret (only here, only
@@ -265,7 +268,7 @@ def create_client(
             token_endpoint_auth_method=token_endpoint_auth_method, skip_consent=skip_consent, name=name,
             require_pkce=require_pkce, application_type=application_type,
             id_token_signed_response_alg=id_token_signed_response_alg, jwks=jwks,
-            id_token_claims=id_token_claims,
+            id_token_claims=id_token_claims, requires_agreement=requires_agreement,
         )
         db.session.commit()
         return _client(created.client, created.secret if secret is None else None)

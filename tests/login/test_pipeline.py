@@ -78,5 +78,5 @@ def test_the_steps_run_in_the_documented_order():
     from visma_idp.login import steps
 
     assert [s.__name__.rsplit(".", 1)[-1] for s in steps.STEPS] == [
-        "identify", "first_factor", "second_factor", "enrolment", "link_identity", "establish", "select_account",
-        "consent"]
+        "identify", "first_factor", "second_factor", "enrolment", "link_identity", "establish", "choose_agreement",
+        "select_account", "consent"]

@@ -44,6 +44,7 @@ MAX_AGE = 3600  # a pending request is worth at most an hour
 LOGIN = "login"  # sign in (again)
 STEP_UP = "step_up"  # the signed-in person reaches ``acr`` (a stronger second step, no password)
 SELECT_ACCOUNT = "select_account"
+AGREEMENT = "agreement"  # choose the agreement (company) to work in, or be told there is none
 CONSENT = "consent"
 
 
@@ -61,6 +62,7 @@ class Interaction:
         acr: with :data:`STEP_UP`, the level the app wants.
         account: the answer on the account chooser: ``continue`` or ``other``.
         consent: the answer on the consent page: ``allow`` or ``deny``.
+        agreement: the agreement chosen on the chooser (its public id).
     """
 
     id: str
@@ -69,6 +71,7 @@ class Interaction:
     prompt: str | None = None
     acr: str | None = None
     account: str | None = None
+    agreement: str | None = None
     consent: str | None = None
 
     @property
@@ -81,7 +84,8 @@ class Interaction:
 
     def _as_stored(self) -> dict[str, Any]:
         data: dict[str, Any] = {"p": self.params, "c": self.created}
-        for key, value in (("pr", self.prompt), ("a", self.acr), ("ac", self.account), ("co", self.consent)):
+        for key, value in (("pr", self.prompt), ("a", self.acr), ("ac", self.account), ("co", self.consent),
+                           ("ag", self.agreement)):
             if value is not None:
                 data[key] = value
         return data
@@ -89,7 +93,8 @@ class Interaction:
     @classmethod
     def _from_stored(cls, tx_id: str, data: dict[str, Any]) -> Interaction:
         return cls(id=tx_id, params=dict(data.get("p") or {}), created=int(data.get("c") or 0),
-                   prompt=data.get("pr"), acr=data.get("a"), account=data.get("ac"), consent=data.get("co"))
+                   prompt=data.get("pr"), acr=data.get("a"), account=data.get("ac"), consent=data.get("co"),
+                   agreement=data.get("ag"))
 
 
 def _all() -> dict[str, Any]:

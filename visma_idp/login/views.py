@@ -3,8 +3,9 @@
 - ``/authorize/continue`` is where a sign-in picks up: a GET runs the steps
   and draws the page someone must act on (consent, the account chooser, a
   notice) or hands back to the protocol; a POST answers the consent page
-  (``decision``: ``allow`` or ``deny``) or the account chooser (``account``:
-  ``continue`` or ``other``) first. A ``tx`` that is not a live request of
+  (``decision``: ``allow`` or ``deny``), the account chooser (``account``:
+  ``continue`` or ``other``) or the agreement chooser (``agreement``: its id)
+  first. A ``tx`` that is not a live request of
   this browser gets "This sign-in has expired".
 - ``/signout`` asks first (GET), then ends this browser's session (POST).
 """
@@ -21,7 +22,7 @@ from ..context import current_idp
 from ..storage import db
 from .blueprints import bp, second_step_bp
 from .pipeline import advance, load
-from .steps import consent, select_account
+from .steps import choose_agreement, consent, select_account
 
 
 def _expired():
@@ -42,8 +43,11 @@ def continue_signin():
         return _expired()
     if request.method == "POST":
         decision, account = request.form.get("decision"), request.form.get("account")
+        chosen = request.form.get("agreement")
         if decision:
             consent.answer(flow, decision)
+        elif chosen:
+            choose_agreement.answer(flow, chosen)
         elif account:
             select_account.answer(flow, account)
         return advance(flow, in_place=False)

@@ -32,7 +32,7 @@ from ..browser.interaction import Interaction
 from ..browser.sso import current_session
 from ..context import current_idp
 from ..security import allow_form_action
-from ..storage import SsoSession, db
+from ..storage import Membership, SsoSession, db
 from .issuance import AuthContext
 from .prompts import Situation, decide
 from .request import MAX_REQUEST, Authorization, restore, validate
@@ -76,8 +76,9 @@ def resume(tx_id: str | None, *, in_place: bool):
 
 
 def _carry_on(authz: Authorization, ix: Interaction | None, sess: SsoSession | None, *, in_place: bool):
+    situation = Situation(authz, ix, sess, current_idp().clock.now())
     try:
-        prompt = decide(Situation(authz, ix, sess, current_idp().clock.now()))
+        prompt = decide(situation)
     except OAuth2Error as error:
         if ix is not None:
             interaction.drop(ix.id)
@@ -85,7 +86,7 @@ def _carry_on(authz: Authorization, ix: Interaction | None, sess: SsoSession | N
         return authorization_error(error, authz.data)
     if prompt is None:
         assert sess is not None
-        return _issue(authz, sess, ix)
+        return _issue(authz, sess, ix, situation.membership)
     if ix is None:
         ix = interaction.new(authz.params)
     ix.prompt, ix.acr = prompt.name, prompt.acr
@@ -94,19 +95,34 @@ def _carry_on(authz: Authorization, ix: Interaction | None, sess: SsoSession | N
     return current_idp().handoff.sign_in(ix, in_place=in_place)
 
 
-def _issue(authz: Authorization, sess: SsoSession, ix: Interaction | None):
+def _issue(authz: Authorization, sess: SsoSession, ix: Interaction | None, membership: Membership | None):
     grant = authz.grant
+    if membership is not None:
+        _work_in(sess, membership)
     consent_given = ix is not None and ix.consent == "allow"
     # OIDC Core §11: offline access needs explicit consent (or a first-party client)
     grant.request.drop_offline_access = not (consent_given or authz.client.skip_consent)
     grant.request.auth_context = AuthContext(
         auth_time=sess.auth_time, acr=sess.acr, amr=sess.amr, sid=sess.public_id, claims=authz.claims,
+        agreement_id=membership.agreement_id if membership is not None else None,
     )
     if ix is not None:
         interaction.drop(ix.id)
     resp = current_idp().server.create_authorization_response(authz.oauth_req, grant_user=sess.user, grant=grant)
     db.session.commit()
     return _to_response_mode(resp, authz.redirect_uri, authz.response_mode)
+
+
+def _work_in(sess: SsoSession, membership: Membership) -> None:
+    """The session works in ``membership``'s agreement from now on (switching
+    changes only this: the sign-in, its ``auth_time`` and ``sid`` stay)."""
+    now = current_idp().clock.now()
+    if sess.agreement_id != membership.agreement_id:
+        if sess.agreement_id is not None:
+            audit.record("agreement_switched", user_id=sess.user_id,
+                         details={"agreement": membership.agreement.public_id, "via": "authorization"})
+        sess.agreement_id = membership.agreement_id
+    membership.last_used_at = now
 
 
 # -- answers to the client ------------------------------------------------------------------

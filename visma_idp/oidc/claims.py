@@ -1,5 +1,12 @@
 """Which user claims a token may reveal: by scope (OIDC Core §5.4) and by the
-``claims`` request parameter (§5.5)."""
+``claims`` request parameter (§5.5); and, with scope ``agreements``, the
+agreement the person works in (docs/agreements.md):
+
+- ID token, access token and UserInfo: ``agreement`` (``id``, ``name``,
+  ``org_number``) and ``roles`` (the role names that hold in the requesting
+  app: those of every app of the agreement and the app's own);
+- UserInfo only: ``agreements``, every membership with its roles (an
+  accountant may have hundreds: tokens stay small)."""
 
 from __future__ import annotations
 
@@ -17,9 +24,11 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "address": ("address",),
     "phone": ("phone_number", "phone_number_verified"),
 }
+AGREEMENT_SCOPE = "agreements"
+AGREEMENT_CLAIMS = ("agreement", "roles", "agreements")
 CLAIMS_SUPPORTED = sorted(
     {"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "sid", "at_hash"}
-    | {c for claims in SCOPE_CLAIMS.values() for c in claims}
+    | {c for claims in SCOPE_CLAIMS.values() for c in claims} | set(AGREEMENT_CLAIMS)
 )
 USER_CLAIMS = {c for claims in SCOPE_CLAIMS.values() for c in claims}
 
@@ -84,3 +93,20 @@ def release_claims(user, scope: str, requested: dict[str, Any] | None, *, by_sco
         if value is not None and value != "":
             out[name] = value
     return out
+
+
+def agreement_claim(membership) -> dict[str, str]:
+    agreement = membership.agreement
+    return {"id": agreement.public_id, "name": agreement.name, "org_number": agreement.org_number}
+
+
+def agreement_claims(membership, client_id: str) -> dict[str, Any]:
+    """``agreement`` and ``roles`` of the active agreement for app ``client_id`` (empty without one)."""
+    if membership is None:
+        return {}
+    return {"agreement": agreement_claim(membership), "roles": membership.roles_for(client_id)}
+
+
+def memberships_claim(memberships, client_id: str) -> list[dict[str, Any]]:
+    """UserInfo's ``agreements``: every membership and its roles in app ``client_id``."""
+    return [{**agreement_claim(m), "roles": m.roles_for(client_id)} for m in memberships]

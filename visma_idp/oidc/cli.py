@@ -58,6 +58,9 @@ def _read_jwks(path: str) -> dict[str, Any]:
     help="Put the claims of the granted scopes (profile, email, phone, address) in the ID token too, or keep "
     "them in UserInfo only (default: the server's ID_TOKEN_SCOPE_CLAIMS).",
 )
+@click.option("--requires-agreement", is_flag=True,
+              help="The app works only for people of an agreement (company): one without any sees a page saying "
+                   "so and whom to ask.")
 def clients_create(
     client_id: str,
     secret: str | None,
@@ -74,6 +77,7 @@ def clients_create(
     id_token_alg: str | None,
     jwks_file: str | None,
     id_token_claims: bool | None,
+    requires_agreement: bool,
 ) -> None:
     """Register a client and print it as JSON (a generated secret is shown only here)."""
     from ..storage import db
@@ -98,6 +102,7 @@ def clients_create(
             id_token_signed_response_alg=id_token_alg,
             jwks=jwks,
             id_token_claims=id_token_claims,
+            requires_agreement=requires_agreement,
         )
         db.session.commit()
         shown = created.secret if secret is None else None  # never echo a secret we were given

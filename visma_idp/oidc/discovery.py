@@ -17,7 +17,7 @@ def metadata(idp, claims_supported: list[str], acr_values: list[str]) -> dict:
         "end_session_endpoint": url("oidc.end_session"),
         "introspection_endpoint": url("oidc.introspect"),
         "revocation_endpoint": url("oidc.revoke"),
-        "scopes_supported": ["openid", "profile", "email", "phone", "address", "offline_access"],
+        "scopes_supported": ["openid", "profile", "email", "phone", "address", "offline_access", "agreements"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

@@ -18,6 +18,7 @@ from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, Inval
 from authlib.oidc.core import grants as oidc_grants
 
 from .. import audit
+from ..assurance import at_least
 from ..context import current_idp
 from ..crypto import digest
 from ..storage import AuthorizationCode, db, queries
@@ -80,6 +81,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             code_challenge=request.payload.data.get("code_challenge"),
             code_challenge_method=request.payload.data.get("code_challenge_method"),
             sid=ctx.sid,
+            agreement_id=ctx.agreement_id,
             issued_at=now,
             expires_at=now + idp.settings["CODE_LIFETIME"],
         )
@@ -125,7 +127,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         idp = current_idp()
         code = self.request.authorization_code
         ctx = AuthContext(auth_time=code.auth_time, acr=code.acr, amr=code.amr, sid=code.sid,
-                          claims=code.claims, nonce=code.nonce)
+                          claims=code.claims, nonce=code.nonce, agreement_id=code.agreement_id)
         with_refresh = include_refresh_token and "offline_access" in scope.split()
         issued = user_tokens(idp, self.request.client, user, scope, ctx, family_id=None,
                              code_id=code.id, with_refresh=with_refresh)
@@ -185,6 +187,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_user(self, refresh_token):
         idp = current_idp()
         now = idp.clock.now()
+        self._agreement_id = self._agreement(refresh_token)  # refused before the token is spent
         if not queries.claim_refresh_token(refresh_token.id, now):
             self._reuse_detected(refresh_token, now)
             raise InvalidGrantError("The refresh token was already used.")
@@ -196,11 +199,43 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True):
         idp = current_idp()
         old = self.request.refresh_token
-        ctx = AuthContext(auth_time=old.auth_time, acr=old.acr, amr=old.amr, sid=old.sid, claims=old.claims)
+        ctx = AuthContext(auth_time=old.auth_time, acr=old.acr, amr=old.amr, sid=old.sid, claims=old.claims,
+                          agreement_id=self._agreement_id)
         issued = user_tokens(idp, self.request.client, user, scope, ctx, family_id=old.family_id,
                              code_id=old.code_id, with_refresh=True, refresh_expires_at=old.expires_at)
         self._rows = issued.rows
         return issued.token
+
+    def _agreement(self, refresh_token) -> int | None:
+        """The agreement the new tokens work in: the one of the refresh token, or
+        (``agreement`` parameter: an id or an organisation number) another one of
+        the user's, for an app that switches in the background. The refresh family
+        stays bound to the user and the client.
+
+        Raises:
+            InvalidGrantError: the user is not (or no longer) a member of it.
+            InvalidRequestError: ``agreement`` without the ``agreements`` scope.
+        """
+        wanted = self.request.payload.data.get("agreement")
+        if wanted is None:
+            if refresh_token.agreement_id is not None and queries.membership_of(
+                    refresh_token.user_id, refresh_token.agreement_id) is None:
+                raise InvalidGrantError("The user is no longer a member of the token's agreement.")
+            return refresh_token.agreement_id
+        if "agreements" not in (refresh_token.scope or "").split():
+            raise InvalidRequestError("The agreement parameter needs the agreements scope.")
+        wanted = "".join(str(wanted).split())[:64]
+        found = next((m for m in queries.memberships_of(refresh_token.user_id)
+                      if wanted in (m.agreement.public_id, m.agreement.org_number)), None)
+        if found is None:
+            raise InvalidGrantError("The user is not a member of that agreement.")
+        if not at_least(refresh_token.acr, found.agreement.require_acr):  # the agreement asks more than this sign-in
+            raise InvalidGrantError("That agreement needs a stronger sign-in: send the user to the authorization "
+                                    "endpoint with agreement_hint.")
+        if found.agreement_id != refresh_token.agreement_id:
+            audit.record("agreement_switched", user_id=refresh_token.user_id, client_id=refresh_token.client_id,
+                         details={"agreement": found.agreement.public_id, "via": "refresh_token"})
+        return found.agreement_id
 
     def save_token(self, token):
         db.session.add_all(self._rows)

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..crypto import digest, random_token
-from ..storage import Token
-from .claims import release_claims
+from ..storage import Token, queries
+from .claims import AGREEMENT_SCOPE, agreement_claims, release_claims
 from .tokens import access_token_digest, half_hash, new_jti, sign
 
 
@@ -25,12 +25,21 @@ class AuthContext:
     sid: str | None = None
     claims: dict[str, Any] | None = None
     nonce: str | None = None
+    agreement_id: int | None = None  # the agreement the person works in (scope ``agreements``)
 
 
 @dataclass
 class Issued:
     token: dict[str, Any]
     rows: list[Token] = field(default_factory=list)
+
+
+def agreement_of(user, client, scope: str, ctx: AuthContext) -> dict[str, Any]:
+    """The ``agreement`` and ``roles`` claims when the scope asks for them and
+    the person still belongs to the context's agreement (else none)."""
+    if AGREEMENT_SCOPE not in scope.split() or ctx.agreement_id is None:
+        return {}
+    return agreement_claims(queries.membership_of(user.id, ctx.agreement_id), client.client_id)
 
 
 def access_token_claims(idp, client, sub: str, scope: str, now: int, jti: str, ctx: AuthContext | None) -> dict:
@@ -92,10 +101,13 @@ def user_tokens(
     family_id = family_id or str(uuid.uuid4())
     jti = new_jti()
     at_claims = access_token_claims(idp, client, user.sub, scope, now, jti, ctx)
+    extra = agreement_of(user, client, scope, ctx)
+    at_claims.update(extra)
     access_token = sign(idp.keys, idp.settings["ACCESS_TOKEN_SIGNING_ALG"], at_claims, typ="at+jwt")
     common = dict(
         client_id=client.client_id, user_id=user.id, scope=scope, family_id=family_id, code_id=code_id,
         issued_at=now, auth_time=ctx.auth_time, acr=ctx.acr, amr=ctx.amr, claims=ctx.claims, sid=ctx.sid,
+        agreement_id=ctx.agreement_id,
     )
     rows = [Token(kind="access", digest=access_token_digest(jti), expires_at=at_claims["exp"], **common)]
     token: dict[str, Any] = {
@@ -110,7 +122,7 @@ def user_tokens(
         rows.append(Token(kind="refresh", digest=digest(refresh), expires_at=expires, **common))
         token["refresh_token"] = refresh
     if "openid" in scope.split():
-        token["id_token"] = id_token(idp, client, user, scope, ctx, access_token=access_token)
+        token["id_token"] = id_token(idp, client, user, scope, ctx, access_token=access_token, extra=extra)
     return Issued(token, rows)
 
 
@@ -126,7 +138,8 @@ def scope_claims_in_id_token(idp, client) -> bool:
     return bool(idp.settings["ID_TOKEN_SCOPE_CLAIMS"])
 
 
-def id_token(idp, client, user, scope: str, ctx: AuthContext, *, access_token: str | None) -> str:
+def id_token(idp, client, user, scope: str, ctx: AuthContext, *, access_token: str | None,
+             extra: dict[str, Any] | None = None) -> str:
     alg = client.id_token_signed_response_alg or idp.settings["ID_TOKEN_SIGNING_ALG"]
     now = idp.clock.now()
     requested = (ctx.claims or {}).get("id_token")
@@ -140,6 +153,7 @@ def id_token(idp, client, user, scope: str, ctx: AuthContext, *, access_token: s
         "exp": now + idp.settings["ID_TOKEN_LIFETIME"],
     })
     _add_auth_context(claims, ctx)
+    claims.update(extra if extra is not None else agreement_of(user, client, scope, ctx))
     if ctx.nonce:
         claims["nonce"] = ctx.nonce
     if access_token:

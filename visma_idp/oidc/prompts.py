@@ -21,15 +21,30 @@ more than the session has and the person has a way to reach it
 (``checks/acr.py``; an essential level nobody can reach is
 ``unmet_authentication_requirements``).
 
+The agreement (scope ``agreements``, or a client that requires one;
+docs/agreements.md): the agreement the code will carry is, in this order,
+the one chosen on the agreement chooser of this request, the
+``agreement_hint`` (its id or organisation number) when the person is a
+member, the session's active agreement when they still belong to it and
+the app did not send ``prompt=select_account``, or their only one. Prompt
+``agreement`` (the chooser) when none of those decides it and they have
+several, or ``prompt=select_account`` and nobody signed in since the request
+started; with no agreement at all, an app that requires one gets the page
+saying so. An agreement that requires a level (``mfa``, ``phr``) above the
+session's asks for a step-up like ``acr_values`` does.
+
 Prompt ``select_account``: ``prompt=select_account``, nobody signed in since
-the request started, and the chooser not answered yet.
+the request started, and the chooser not answered yet (for a member of an
+agreement with scope ``agreements``, the agreement chooser is the account
+chooser).
 
 Prompt ``consent``: the client is not first-party (``skip_consent``) and
 ``prompt=consent`` or the consent remembered for it lacks a requested scope,
 and the consent page of this request not answered yet ("deny" there is
 ``access_denied``).
 
-They are decided in that order; the first one needed is asked. With
+They are decided in that order (the agreement after the login checks); the
+first one needed is asked. With
 ``prompt=none`` a needed prompt is an error instead of a page:
 ``login_required``, ``interaction_required`` (step-up), ``consent_required``.
 """
@@ -43,13 +58,14 @@ from authlib.oauth2.rfc6749 import AccessDeniedError
 from authlib.oidc.core.errors import ConsentRequiredError, InteractionRequiredError, LoginRequiredError
 
 from .. import audit
-from ..assurance import ACR_PASSWORD
-from ..browser.interaction import CONSENT, LOGIN, SELECT_ACCOUNT, STEP_UP, Interaction
+from ..assurance import ACR_PASSWORD, at_least
+from ..browser.interaction import AGREEMENT, CONSENT, LOGIN, SELECT_ACCOUNT, STEP_UP, Interaction
 from ..context import current_idp
-from ..storage import SsoSession, db, queries
+from ..storage import Membership, SsoSession, db, queries
 from .checks.acr import check_acr, wants_more
 from .checks.max_age import auth_too_old
 from .checks.subject import needs_other_user
+from .claims import AGREEMENT_SCOPE
 from .request import Authorization
 
 
@@ -61,6 +77,7 @@ class Situation:
     interaction: Interaction | None
     session: SsoSession | None
     now: int
+    membership: Membership | None = None  # the agreement the code will carry (decided by ``agreement``)
 
     @property
     def fresh(self) -> bool:
@@ -139,17 +156,32 @@ def decide(s: Situation) -> Prompt | None:
     assert s.session is not None
     user = s.session.user
 
+    ix = s.interaction
+    needed = agreement(s)
+    if needed is not None:
+        if silent:
+            raise InteractionRequiredError(redirect_uri=redirect_uri)
+        return needed
+
     acr_values = authz.acr_values
-    # what the person could reach is looked up only when an app asks for more than the session has
-    achievable = (current_idp().handoff.achievable_acr(user) if wants_more(s.session.acr, acr_values)
+    # the agreement's level must be met to work in it (at sign-in and at switching)
+    agreement_level = s.membership.agreement.require_acr if s.membership is not None else None
+    below = bool(agreement_level) and not at_least(s.session.acr, agreement_level)
+    # what the person could reach is looked up only when someone asks for more than the session has
+    achievable = (current_idp().handoff.achievable_acr(user) if below or wants_more(s.session.acr, acr_values)
                   else ACR_PASSWORD)
+    if below:
+        if silent:
+            raise InteractionRequiredError(redirect_uri=redirect_uri)
+        if not at_least(achievable, agreement_level):  # no factor strong enough: the page says what to do
+            return Prompt(AGREEMENT, acr=agreement_level, reasons=("agreement_needs_factor",))
+        return Prompt(STEP_UP, acr=agreement_level, reasons=("agreement",))
     wanted = check_acr(s.session.acr, acr_values, authz.essential, achievable, redirect_uri)
     if wanted is not None:
         if silent:
             raise InteractionRequiredError(redirect_uri=redirect_uri)
         return Prompt(STEP_UP, acr=wanted, reasons=("acr",))
 
-    ix = s.interaction
     if "select_account" in prompts and not s.fresh and not (ix is not None and ix.account == "continue"):
         return Prompt(SELECT_ACCOUNT, reasons=("prompt_select_account",))
 
@@ -161,6 +193,33 @@ def decide(s: Situation) -> Prompt | None:
             if silent:
                 raise ConsentRequiredError(redirect_uri=redirect_uri)
             return Prompt(CONSENT, reasons=("consent",))
+    return None
+
+
+def agreement(s: Situation) -> Prompt | None:
+    """Decide the agreement the code will carry (``s.membership``), or the
+    chooser prompt: the rules in the module's header."""
+    authz = s.authz
+    assert s.session is not None
+    if AGREEMENT_SCOPE not in authz.scopes and not authz.client.requires_agreement:
+        return None
+    members = queries.memberships_of(s.session.user_id)
+    if not members:
+        return Prompt(AGREEMENT, reasons=("no_agreement",)) if authz.client.requires_agreement else None
+    ix = s.interaction
+    choosing = "select_account" in authz.prompts and not s.fresh
+    by_id = {m.agreement.public_id: m for m in members}
+    hinted = next((m for m in members if authz.agreement_hint in (m.agreement.public_id, m.agreement.org_number)),
+                  None) if authz.agreement_hint else None
+    current = next((m for m in members if m.agreement_id == s.session.agreement_id), None)
+    if ix is not None and ix.agreement in by_id:
+        s.membership = by_id[ix.agreement]
+    elif hinted is not None:
+        s.membership = hinted
+    elif choosing or (current is None and len(members) > 1):
+        return Prompt(AGREEMENT, reasons=("select_account" if choosing else "choose_agreement",))
+    else:
+        s.membership = current or members[0]
     return None
 
 

@@ -58,8 +58,12 @@ def create_client(
     id_token_signed_response_alg: str | None = None,
     jwks: dict | None = None,
     id_token_claims: bool | None = None,
+    requires_agreement: bool = False,
 ) -> CreatedClient:
     """Register a client.
+
+    ``requires_agreement``: the app works only for people of an agreement
+    (company); a person without one gets a page saying so (docs/agreements.md).
 
     ``id_token_claims``: put the claims of the granted scopes in the ID token
     too (True), keep them in UserInfo only (False), or follow the server's
@@ -120,6 +124,7 @@ def create_client(
         id_token_signed_response_alg=id_token_signed_response_alg,
         jwks=jwks,
         id_token_claims=id_token_claims,
+        requires_agreement=requires_agreement,
         created_at=idp.clock.now(),
     )
     db.session.add(client)
@@ -156,7 +161,7 @@ def _loopback(uri: str) -> bool:
 def client_as_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
     data = {"client_id": client.client_id, **client.client_metadata,
             "require_pkce": client.require_pkce, "skip_consent": client.skip_consent,
-            "id_token_claims": client.id_token_claims}
+            "id_token_claims": client.id_token_claims, "requires_agreement": client.requires_agreement}
     if secret:
         data["client_secret"] = secret
     return data

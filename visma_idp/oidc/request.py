@@ -49,6 +49,7 @@ class Authorization:
         claims: the parsed ``claims`` parameter; ``acr_values``, ``essential``:
             the levels asked for and whether one is required.
         named_sub: the user the request names (``id_token_hint``, ``claims`` ``sub``).
+        agreement_hint: the agreement the app asks for (its id or organisation number).
         scopes: the granted scope values (the client's allowed part of the request's).
     """
 
@@ -65,6 +66,7 @@ class Authorization:
     essential: bool
     named_sub: str | None
     scopes: list[str]
+    agreement_hint: str | None = None
 
     @property
     def data(self) -> dict[str, Any]:
@@ -96,6 +98,7 @@ def _ours(grant, data: dict[str, Any], params: dict[str, str]) -> Authorization:
         redirect_uri=redirect_uri, response_mode=mode, prompts=prompts, max_age=max_age, claims=claims,
         acr_values=acr_values, essential=essential, named_sub=requested_subject(claims, hint_sub, redirect_uri),
         scopes=grant.request.scope.split(),
+        agreement_hint="".join(str(data.get("agreement_hint") or "").split())[:64] or None,
     )
 
 

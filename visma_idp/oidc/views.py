@@ -17,7 +17,7 @@ from ..security import allow_form_action
 from ..storage import db, queries
 from . import authorization
 from .authorization import NO_STORE, error_page
-from .claims import CLAIMS_SUPPORTED, release_claims
+from .claims import AGREEMENT_SCOPE, CLAIMS_SUPPORTED, agreement_claims, memberships_claim, release_claims
 from .discovery import metadata
 from .server import find_token
 
@@ -138,6 +138,9 @@ def userinfo():
     if "openid" not in row.scope.split():
         return _bearer_error("insufficient_scope", "The access token lacks the openid scope.", 403)
     claims = release_claims(row.user, row.scope, (row.claims or {}).get("userinfo"), by_scope=True)
+    if AGREEMENT_SCOPE in row.scope.split():  # the active agreement, and (here only) every membership
+        claims.update(agreement_claims(queries.membership_of(row.user_id, row.agreement_id), row.client_id))
+        claims["agreements"] = memberships_claim(queries.memberships_of(row.user_id), row.client_id)
     resp = jsonify(claims)
     resp.headers.update(NO_STORE)
     resp.headers["Access-Control-Allow-Origin"] = "*"

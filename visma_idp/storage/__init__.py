@@ -28,7 +28,9 @@ Where SQL lives (tests/test_layers.py checks this list against the code):
   keys in `oidc/keys.py` (rotation under a table lock); password history
   in `password/service.py`; upstream providers in `federation/upstreams.py`,
   their linked identities in `federation/linking.py` and national identity
-  numbers in `federation/national_id.py`; and the purge of every table in
+  numbers in `federation/national_id.py`; agreements and memberships in
+  `agreements/service.py` (the memberships the sign-in and the protocol read
+  are `queries.py`'s); and the purge of every table in
   `maintenance.py`.
 - Views, commands, templates and the demo seeding build no statement; they
   call the functions above. The sign-in (``login/``, ``browser/``) and the
@@ -49,6 +51,7 @@ from .models import (  # noqa: F401
     SECRETS_KEY,
     AccountToken,
     AdminRight,
+    Agreement,
     AuditEvent,
     AuthorizationCode,
     Base,
@@ -57,6 +60,7 @@ from .models import (  # noqa: F401
     Consent,
     Factor,
     MailOutbox,
+    Membership,
     NationalIdentity,
     OneTimeCode,
     PasswordHistory,

@@ -114,6 +114,7 @@ class ClientRules:
     id_token_signed_response_alg: str | None
     jwks: dict[str, Any] | None
     id_token_claims: bool | None
+    requires_agreement: bool
 
     @property
     def is_public(self) -> bool:
@@ -187,6 +188,8 @@ class Client(ClientRules, db.Model):  # type: ignore[name-defined]
     # the claims of the granted scopes in the ID token too: None = the server's
     # ID_TOKEN_SCOPE_CLAIMS, True/False = this client's choice
     id_token_claims: Mapped[bool | None] = mapped_column(Boolean)
+    # the app works only for people of an agreement: one without any sees a page saying so
+    requires_agreement: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger)
 
 
@@ -211,6 +214,7 @@ class ClientSnapshot(ClientRules):
     id_token_signed_response_alg: str | None
     jwks: dict[str, Any] | None
     id_token_claims: bool | None
+    requires_agreement: bool
     created_at: int
 
     @classmethod
@@ -236,6 +240,7 @@ class AuthorizationCode(db.Model):  # type: ignore[name-defined]
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(8))
     sid: Mapped[str | None] = mapped_column(String(64))
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id", ondelete="SET NULL"))
     issued_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)
     used_at: Mapped[int | None] = mapped_column(BigInteger)
@@ -292,6 +297,7 @@ class Token(db.Model):  # type: ignore[name-defined]
     amr: Mapped[list[str] | None] = mapped_column(Json)
     claims: Mapped[dict[str, Any] | None] = mapped_column(Json)
     sid: Mapped[str | None] = mapped_column(String(64))
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id", ondelete="SET NULL"))
 
     user: Mapped[User | None] = relationship(lazy="joined")
 
@@ -323,6 +329,8 @@ class SsoSession(db.Model):  # type: ignore[name-defined]
     # when the password was last entered in this session (enrolling or
     # removing a factor needs it within the last five minutes)
     password_at: Mapped[int | None] = mapped_column(BigInteger)
+    # the agreement (company) the person works in now; switching changes it, not the sign-in
+    agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id", ondelete="SET NULL"))
 
     user: Mapped[User] = relationship(lazy="joined")
 
@@ -737,3 +745,45 @@ class NationalIdentity(db.Model):  # type: ignore[name-defined]
     @number.setter
     def number(self, value: str) -> None:
         self.number_enc = _secrets().encrypt(value.encode("utf-8"))
+
+
+class Agreement(db.Model):  # type: ignore[name-defined]
+    """A company whose apps people use (Visma Connect's "agreement"): its name,
+    Norwegian organisation number (9 digits, mod-11), email domains and status
+    (``active`` or ``closed``). ``require_acr``: the level its members must
+    reach to work in it (None, or ``urn:visma_idp:acr:mfa`` / ``...:phr``),
+    enforced at sign-in and at switching. ``public_id`` is what tokens carry."""
+
+    __tablename__ = "agreements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_sub)
+    name: Mapped[str] = mapped_column(String(200))
+    org_number: Mapped[str] = mapped_column(String(9), unique=True)
+    domains: Mapped[list[str]] = mapped_column(Json, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    require_acr: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Membership(db.Model):  # type: ignore[name-defined]
+    """A user's place in an agreement and their roles there: ``roles`` is a list
+    of ``{"role": name, "client": client_id or null}`` (null: in every app of
+    the agreement). ``last_used_at``: the chooser puts the last used first."""
+
+    __tablename__ = "memberships"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    roles: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    agreement: Mapped[Agreement] = relationship(lazy="joined")
+
+    __table_args__ = (UniqueConstraint("agreement_id", "user_id", name="uq_membership"),)
+
+    def roles_for(self, client_id: str | None) -> list[str]:
+        """The role names that hold in the app ``client_id`` (those of every app, and its own)."""
+        return sorted({r["role"] for r in self.roles or [] if r.get("client") in (None, client_id)})

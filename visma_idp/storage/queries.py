@@ -10,7 +10,19 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from .models import AuthorizationCode, Client, Consent, SeenJti, SsoSession, Token, Upstream, User, db
+from .models import (
+    Agreement,
+    AuthorizationCode,
+    Client,
+    Consent,
+    Membership,
+    SeenJti,
+    SsoSession,
+    Token,
+    Upstream,
+    User,
+    db,
+)
 
 
 def _exec(stmt) -> CursorResult[Any]:
@@ -28,6 +40,22 @@ def client_by_id(client_id: str) -> Client | None:
     if not isinstance(client_id, str) or not client_id or len(client_id) > 128:
         return None
     return db.session.scalar(select(Client).where(Client.client_id == client_id))
+
+
+def memberships_of(user_id: int) -> list[Membership]:
+    """The user's memberships of active agreements, the last used first, then by name
+    (the agreement chooser, UserInfo's ``agreements``, the protocol's choice)."""
+    rows = db.session.scalars(select(Membership).join(Agreement).where(
+        Membership.user_id == user_id, Agreement.status == "active"))
+    return sorted(rows, key=lambda m: (-(m.last_used_at or 0), m.agreement.name.lower()))
+
+
+def membership_of(user_id: int, agreement_id: int | None) -> Membership | None:
+    """The user's membership of an active agreement (None when they left it, or it closed)."""
+    if agreement_id is None:
+        return None
+    return db.session.scalar(select(Membership).join(Agreement).where(
+        Membership.user_id == user_id, Membership.agreement_id == agreement_id, Agreement.status == "active"))
 
 
 def national_upstream_acr_values() -> list[list[str]]:

@@ -7,7 +7,17 @@ one module and one line here.
 
 from __future__ import annotations
 
-from . import consent, enrolment, establish, first_factor, identify, link_identity, second_factor, select_account
+from . import (
+    choose_agreement,
+    consent,
+    enrolment,
+    establish,
+    first_factor,
+    identify,
+    link_identity,
+    second_factor,
+    select_account,
+)
 
 STEPS = (
     identify,  # who: the email address (a domain an upstream serves goes to it)
@@ -16,7 +26,7 @@ STEPS = (
     enrolment,  # a required second factor is set up
     link_identity,  # an upstream identity waiting for this account's proof is linked
     establish,  # the SSO session starts (a notice, if any, is shown once)
-    # agreement choice (to come)
+    choose_agreement,  # the agreement (company) to work in, when the protocol asks
     select_account,  # prompt=select_account: continue as the signed-in person, or another
     consent,  # the app's scopes
 )

@@ -4,8 +4,8 @@ Rules:
 - shown when the protocol asks for it (``oidc/prompts.py``: the app sent
   ``prompt=select_account`` and nobody signed in since its request started),
   at the sign-in's own address (``/authorize/continue``);
-- "continue" goes on as the signed-in person; "use another account" sends
-  them through the sign-in again (the protocol asks for a login until
+- "continue" goes on as the signed-in person; "use another account" (here
+  or on the agreement chooser) sends them through the sign-in again (the protocol asks for a login until
   someone signs in).
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from flask import render_template
 
 from ...browser import interaction
-from ...browser.interaction import SELECT_ACCOUNT
+from ...browser.interaction import AGREEMENT, SELECT_ACCOUNT
 from ...browser.sso import current_session
 from ...context import current_idp
 from ..pipeline import DONE, Flow, Outcome, Show
@@ -38,6 +38,8 @@ def page(flow: Flow):
 
 def answer(flow: Flow, choice: str) -> None:
     ix = flow.interaction
-    if ix is not None and ix.prompt == SELECT_ACCOUNT and choice in CHOICES:
+    if ix is None or choice not in CHOICES:
+        return
+    if ix.prompt == SELECT_ACCOUNT or (ix.prompt == AGREEMENT and choice == "other"):  # the agreement chooser's too
         ix.account = choice
         interaction.save(ix)

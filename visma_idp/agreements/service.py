@@ -1,0 +1,157 @@
+"""Agreements and their members: creating them, adding and removing members
+and their roles, and what the sign-in and the protocol ask about them.
+
+Rules:
+- an agreement has a unique Norwegian organisation number (``orgnr.py``)
+  and a name; its email domains are ASCII host names; ``require`` is the
+  level its members must reach to work in it (``mfa`` or ``phr``);
+- a member has roles, each for every app of the agreement or for one app
+  (client); role names are short words (letters, digits, ``_``, ``-``, ``:``);
+- adding, changing and removing are audited; a changed set of roles is told
+  to the person in the batched "your roles have changed" email
+  (``account/notifications.py``); the caller commits.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from .. import audit
+from ..assurance import ACR_MFA, ACR_PHISHING_RESISTANT
+from ..context import current_idp
+from ..errors import InvalidInput
+from ..storage import Agreement, Membership, User, db, queries
+from .orgnr import InvalidOrgNumber
+from .orgnr import parse as parse_org_number
+
+REQUIRE = {"mfa": ACR_MFA, "phr": ACR_PHISHING_RESISTANT}
+_ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:.-]{0,63}")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
+
+
+def _domain(value: str) -> str:
+    domain = value.strip().lower().removeprefix("@")
+    if len(domain) > 253 or not domain.isascii() or not _DOMAIN.fullmatch(domain):
+        raise InvalidInput(f"not a domain name (like example.no): {value!r}")
+    return domain
+
+
+def create(name: str, org_number: str, *, domains: Iterable[str] = (), require: str | None = None) -> Agreement:
+    """A new active agreement; the caller commits.
+
+    Raises:
+        InvalidInput: no name, a bad or taken organisation number, a bad domain or level.
+    """
+    name = " ".join((name or "").split())
+    if not 0 < len(name) <= 200:
+        raise InvalidInput("--name: 1 to 200 characters")
+    try:
+        number = parse_org_number(org_number)
+    except InvalidOrgNumber as exc:
+        raise InvalidInput(f"--org-number: {exc}") from None
+    if find(number) is not None:
+        raise InvalidInput(f"an agreement with organisation number {number} exists already")
+    if require is not None and require not in REQUIRE:
+        raise InvalidInput("--require: mfa or phr")
+    row = Agreement(name=name, org_number=number, domains=sorted({_domain(d) for d in domains}), status="active",
+                    require_acr=REQUIRE[require] if require else None, created_at=current_idp().clock.now())
+    db.session.add(row)
+    db.session.flush()
+    audit.record("agreement_created", details={"agreement": row.public_id, "org_number": number})
+    return row
+
+
+def find(value: str | int | None) -> Agreement | None:
+    """An agreement by its public id, its organisation number or its row id."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return db.session.get(Agreement, value)
+    text = "".join(str(value).split())
+    return db.session.scalar(select(Agreement).where(or_(Agreement.public_id == text, Agreement.org_number == text)))
+
+
+def all_agreements() -> list[Agreement]:
+    return list(db.session.scalars(select(Agreement).order_by(Agreement.name)))
+
+
+def member_counts() -> dict[int, int]:
+    return dict(db.session.execute(select(Membership.agreement_id, func.count()).group_by(Membership.agreement_id))
+                .tuples().all())
+
+
+def _roles(roles: Iterable[str], client_id: str | None) -> list[dict[str, Any]]:
+    out = []
+    for role in roles:
+        if not _ROLE.fullmatch(role):
+            raise InvalidInput(f"--role: a short word (letters, digits, _ - : .): {role!r}")
+        out.append({"role": role, "client": client_id})
+    return out
+
+
+def membership(user_id: int, agreement_id: int) -> Membership | None:
+    return db.session.scalar(select(Membership).where(Membership.user_id == user_id,
+                                                      Membership.agreement_id == agreement_id))
+
+
+def members(agreement: Agreement) -> list[tuple[User, Membership]]:
+    """The agreement's members and their memberships, by email (one statement)."""
+    return [(user, row) for row, user in db.session.execute(
+        select(Membership, User).join(User, User.id == Membership.user_id)
+        .where(Membership.agreement_id == agreement.id).order_by(User.email)).tuples()]
+
+
+def memberships_of(user_id: int) -> list[Membership]:
+    """The user's memberships of active agreements, the last used first."""
+    return queries.memberships_of(user_id)
+
+
+def add_member(agreement: Agreement, user: User, roles: Iterable[str] = (), *, client_id: str | None = None
+               ) -> Membership:
+    """Make ``user`` a member of ``agreement`` with ``roles`` (for one app with
+    ``client_id``), or add those roles to their membership; the caller commits."""
+    from ..account.notifications import roles_changed
+
+    wanted = _roles(roles, client_id)
+    row = membership(user.id, agreement.id)
+    before: set[tuple[str, str | None]] = set()
+    if row is None:
+        row = Membership(agreement_id=agreement.id, user_id=user.id, roles=[], created_at=current_idp().clock.now())
+        db.session.add(row)
+        audit.record("agreement_member_added", user_id=user.id, subject=user.email,
+                     details={"agreement": agreement.public_id})
+    else:
+        before = {(r["role"], r.get("client")) for r in row.roles or []}
+    merged = sorted(before | {(r["role"], r["client"]) for r in wanted}, key=lambda r: (r[0], r[1] or ""))
+    row.roles = [{"role": r, "client": c} for r, c in merged]
+    added = sorted({r for r, _c in merged} - {r for r, _c in before})
+    if set(merged) != before:
+        audit.record("agreement_roles_changed", user_id=user.id, subject=user.email,
+                     details={"agreement": agreement.public_id, "roles": row.roles})
+        if added:
+            roles_changed(user, agreement=agreement.name, added=added, removed=[])
+    db.session.flush()
+    return row
+
+
+def remove_member(agreement: Agreement, user: User) -> bool:
+    """End ``user``'s membership of ``agreement``; the caller commits. Their
+    sessions working in it no longer name it, and their refresh tokens cannot
+    switch to it (``oidc/grants.py`` looks the membership up)."""
+    from ..account.notifications import roles_changed
+
+    row = membership(user.id, agreement.id)
+    if row is None:
+        return False
+    removed = sorted({r["role"] for r in row.roles or []})
+    db.session.delete(row)
+    audit.record("agreement_member_removed", user_id=user.id, subject=user.email,
+                 details={"agreement": agreement.public_id})
+    if removed:
+        roles_changed(user, agreement=agreement.name, added=[], removed=removed)
+    return True
