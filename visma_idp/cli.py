@@ -3,7 +3,8 @@
 Each package keeps its own commands beside its code and this module adds
 them to :func:`main`: ``serve`` (``server.py``), ``db`` (``migrate.py``),
 ``users`` and ``admin`` (``admin/cli.py``), ``clients`` and ``keys``
-(``oidc/cli.py``), ``purge`` (``maintenance.py``), ``mail``
+(``oidc/cli.py``), ``upstreams`` (``federation/cli.py``), ``agreements``
+(``agreements/cli.py``), ``purge`` (``maintenance.py``), ``mail``
 (``notify/cli.py``). What they share is in ``cli_support.py``.
 
 Every command builds the app with :func:`visma_idp.create_app` from the
@@ -26,6 +27,7 @@ from flask import Flask
 
 from . import __version__, create_app
 from .admin.cli import admin_group, users
+from .agreements.cli import agreements
 from .cli_support import APP_FACTORY
 from .config import BY_NAME, PREFIX, _read_file
 from .errors import ConfigError, DatabaseNotReady, InvalidInput
@@ -113,7 +115,7 @@ def main(ctx: click.Context) -> None:
     ctx.meta[APP_FACTORY] = _app
 
 
-for command in (serve, database, users, admin_group, clients, keys, upstreams, purge_command, mail):
+for command in (serve, database, users, admin_group, clients, keys, upstreams, agreements, purge_command, mail):
     main.add_command(command)
 
 

@@ -1,9 +1,12 @@
 """Demo mode: a ready user and relying party for trying the provider locally.
 
-``seed_demo(app)`` makes sure the demo user and client exist. Their password
+``seed_demo(app)`` makes sure the demo user and client exist, and two demo
+agreements (companies) with the demo user a member of both. Their password
 and secret are generated once and kept in ``<INSTANCE_PATH>/demo_credentials.json``
 (mode 0600), so every later start shows the same credentials. If the file is
 lost, new ones are generated and the existing user and client are updated.
+The demo agreements and the demo user's memberships of them are likewise
+created when absent (roles given to the demo user later stay).
 Only allowed when ``MODE`` is ``demo``.
 """
 
@@ -27,6 +30,11 @@ DEMO_NAME = "Demo User"
 DEMO_CLIENT_ID = "demo-client"
 DEMO_REDIRECT_URIS = ["http://127.0.0.1:5001/callback", "http://localhost:5001/callback"]
 CREDENTIALS_FILE = "demo_credentials.json"
+# name, organisation number (check digit from agreements/orgnr.check_digit), the demo user's roles
+DEMO_AGREEMENTS = [
+    ("Nordlys Regnskap AS", "923456783", ["approver", "employee"]),
+    ("Fjord Transport AS", "934567897", ["employee"]),
+]
 
 
 def _new_password() -> str:
@@ -52,8 +60,20 @@ def _load_or_create(path: Path) -> tuple[dict[str, str], bool]:
     return credentials, True
 
 
+def _seed_agreements() -> None:
+    """The demo agreements and the demo user's memberships, each only when absent."""
+    from .agreements import service
+
+    user = queries.user_by_email(DEMO_EMAIL)
+    assert user is not None  # seeded just before
+    for name, org_number, roles in DEMO_AGREEMENTS:
+        agreement = service.find(org_number) or service.create(name, org_number)
+        if service.membership(user.id, agreement.id) is None:
+            service.add_member(agreement, user, roles)
+
+
 def seed_demo(app: Flask) -> dict[str, Any]:
-    """Create (if absent) the demo user and client; return their credentials.
+    """Create (if absent) the demo user, client and agreements; return the credentials.
 
     Returns:
         ``email``, ``password``, ``client_id``, ``client_secret``, ``redirect_uris``
@@ -88,6 +108,7 @@ def seed_demo(app: Flask) -> dict[str, Any]:
             )
         elif new:
             client.secret_digest = idp.secrets.keyed_digest(credentials["client_secret"])
+        _seed_agreements()
         db.session.commit()
     return {
         "email": DEMO_EMAIL,
