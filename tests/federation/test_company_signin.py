@@ -284,3 +284,14 @@ def test_a_domain_belongs_to_one_upstream(add_upstream, company_idp, entra_idp):
     add_upstream("acme", company_idp, domains=("acme.no",))
     with pytest.raises(InvalidInput, match="served by the upstream 'acme' already"):
         add_upstream("acme-two", company_idp, domains=("ACME.no",))
+
+
+def test_another_node_sees_a_new_upstream_after_its_cache_time(app, make_app, company_idp, add_upstream):
+    """The email page's list of upstreams is kept per process for UPSTREAM_CACHE_SECONDS."""
+    keeps, reads = make_app(keys=True), make_app(keys=True, UPSTREAM_CACHE_SECONDS=0)
+    for node in (keeps, reads):
+        assert "Sign in with Acme ID" not in node.test_client().get("/login").get_data(as_text=True)
+    add_upstream("acme", company_idp, display_name="Acme ID")  # through the first app: a third "node"
+    assert "Sign in with Acme ID" not in keeps.test_client().get("/login").get_data(as_text=True)
+    assert "Sign in with Acme ID" in reads.test_client().get("/login").get_data(as_text=True)
+    assert "Sign in with Acme ID" in app.test_client().get("/login").get_data(as_text=True)  # its own node at once

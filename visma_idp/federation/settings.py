@@ -13,6 +13,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("UPSTREAM_METADATA_SECONDS", 3600, integer(60),
             "Seconds an upstream provider's discovery document and keys are used before they are fetched again "
             "(keys are fetched at once for a token signed with a key id we do not know, at most once a minute)."),
+    Setting("UPSTREAM_CACHE_SECONDS", 30, integer(0),
+            "Seconds a process keeps the list of upstreams the email page shows and the domains that go to them "
+            "(an upstream added or removed with another node's command shows within this time; 0: read it on "
+            "every page)."),
     Setting("UPSTREAM_HTTP_TIMEOUT", 5, integer(1),
             "Seconds to wait for an upstream provider (discovery, keys, the token endpoint) before the person is "
             "told it does not answer."),

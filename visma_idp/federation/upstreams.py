@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -231,6 +232,7 @@ def add(spec: UpstreamSpec) -> Upstream:
         row.private_key = {**key.as_dict(private=True), "kid": row.key_id, "alg": "RS256", "use": "sig"}
     db.session.add(row)
     db.session.flush()
+    forget_directory()
     audit.record("upstream_added", details={"upstream": name, "issuer": issuer, "domains": domains,
                                            "national": bool(row.national_id_claim)})
     return row
@@ -248,6 +250,7 @@ def remove(name: str) -> None:
     links = db.session.scalars(select(UpstreamIdentity).where(UpstreamIdentity.upstream_id == row.id)).all()
     audit.record("upstream_removed", details={"upstream": row.name, "identities": len(links)})
     db.session.delete(row)
+    forget_directory()
 
 
 def all_upstreams() -> list[Upstream]:
@@ -277,16 +280,76 @@ def buttons() -> tuple[list[Upstream], list[Upstream]]:
     return [r for r in rows if not r.national], [r for r in rows if r.national]
 
 
-def allow_forms_to(rows: list[Upstream]) -> None:
-    """Let this page's forms end at these upstreams: Chromium applies CSP
-    ``form-action`` to the redirect that follows a form post, so a page whose
-    button (or email field, by home-realm discovery) leads to an upstream names
-    its authorization endpoint's origin (from the operator's configuration,
+@dataclass(frozen=True)
+class Button:
+    """An upstream as the email page shows it (plain data, kept between requests)."""
+
+    name: str
+    label: str
+    national: bool
+    endpoint: str | None  # its authorization endpoint (CSP form-action)
+
+
+@dataclass(frozen=True)
+class Directory:
+    """What the email page needs of the upstreams: the buttons, and which
+    domain goes to which upstream (home-realm discovery)."""
+
+    buttons: tuple[Button, ...]
+    domains: dict[str, str]
+    endpoints: tuple[str, ...]
+
+    @property
+    def companies(self) -> list[Button]:
+        return [b for b in self.buttons if not b.national]
+
+    @property
+    def national(self) -> list[Button]:
+        return [b for b in self.buttons if b.national]
+
+
+_DIRECTORY = "visma_idp.federation.directory"
+
+
+def directory() -> Directory:
+    """The upstreams of the email page, kept in this process for
+    ``UPSTREAM_CACHE_SECONDS`` (a plain sign-in reads no upstream row; an
+    upstream added or removed on another node shows within that time, on this
+    one at once)."""
+    from flask import current_app
+
+    now = time.monotonic()
+    cached = current_app.extensions.get(_DIRECTORY)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    rows = list(db.session.scalars(select(Upstream).where(Upstream.enabled.is_(True)).order_by(Upstream.name)))
+    endpoints = [(r.metadata_doc or {}).get("authorization_endpoint") for r in rows]
+    found = Directory(
+        buttons=tuple(Button(r.name, r.label, r.national, e if isinstance(e, str) else None)
+                      for r, e in zip(rows, endpoints, strict=True) if r.button),
+        domains={d: r.name for r in rows if not r.national for d in r.domains},
+        endpoints=tuple(e for e in endpoints if isinstance(e, str)),
+    )
+    current_app.extensions[_DIRECTORY] = (now + current_idp().settings["UPSTREAM_CACHE_SECONDS"], found)
+    return found
+
+
+def forget_directory() -> None:
+    """An upstream was added or removed: this process reads them again."""
+    from flask import current_app
+
+    current_app.extensions.pop(_DIRECTORY, None)
+
+
+def allow_forms_to(endpoints: list[str | None]) -> None:
+    """Let this page's forms end at these upstreams' authorization endpoints:
+    Chromium applies CSP ``form-action`` to the redirect that follows a form
+    post, so a page whose button (or email field, by home-realm discovery)
+    leads to an upstream names its origin (from the operator's configuration,
     never from the request)."""
     from ..security import allow_form_action
 
-    for row in rows:
-        endpoint = (row.metadata_doc or {}).get("authorization_endpoint")
+    for endpoint in endpoints:
         if isinstance(endpoint, str):
             allow_form_action(endpoint)
 

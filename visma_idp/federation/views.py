@@ -100,7 +100,8 @@ def linked_context() -> dict:
         return {}
     companies, national = upstreams.buttons()
     mine = national_id.of_user(sess.user_id)
-    upstreams.allow_forms_to([*companies, *national])  # the link buttons end there
+    upstreams.allow_forms_to([(u.metadata_doc or {}).get("authorization_endpoint")
+                              for u in [*companies, *national]])  # the link buttons end there
     return {"linked": {
         "identities": upstreams.identities_of(sess.user_id),
         "companies": [u for u in companies if u.link_by_proof],

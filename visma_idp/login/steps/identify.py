@@ -40,10 +40,10 @@ def run(flow: Flow) -> Outcome:
 
 
 def page(flow: Flow, *, email: str, error: str | None = None, status: int = 200, passkey_error: str | None = None):
-    companies, national = upstreams.buttons()
-    upstreams.allow_forms_to([*companies, *national])  # a button, or home-realm discovery, ends there
+    found = upstreams.directory()
+    upstreams.allow_forms_to(list(found.endpoints))  # a button, or home-realm discovery, ends there
     return render_template("login_email.html", email=email, tx=flow.tx, error=error, passkey_error=passkey_error,
-                           company_upstreams=companies, national_upstreams=national,
+                           company_upstreams=found.companies, national_upstreams=found.national,
                            linking=bool(flow.signin.pending_link)), status
 
 
@@ -64,7 +64,8 @@ def email():
     if state.proved_first and state.email != address.email:
         state.finished()  # another person: what was proved belongs to someone else
     state.email, state.identified = address.email, True
-    row = None if state.pending_link else upstreams.for_domain(address.domain)
-    if row is not None:  # home-realm discovery
+    served_by = None if state.pending_link else upstreams.directory().domains.get(address.domain)
+    row = upstreams.by_name(served_by) if served_by else None
+    if row is not None and row.enabled:  # home-realm discovery
         return go(flow, row, roundtrip.LOGIN, login_hint=address.email)
     return advance(flow, in_place=False)
