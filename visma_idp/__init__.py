@@ -76,7 +76,7 @@ class IdentityProvider:
         blueprints in the order of their routes; the mail flush after every
         other ``after_request`` hook.
         """
-        from . import account, admin, assets, factors, federation, health, login, notify, oidc, proxy
+        from . import account, admin, agreements, assets, factors, federation, health, login, notify, oidc, proxy
 
         return (
             ("database", partial(self._setup_database, app)),
@@ -90,6 +90,7 @@ class IdentityProvider:
             ("account", partial(account.init_app, app, self)),
             ("factors", partial(factors.init_app, app, self)),
             ("admin", partial(admin.init_app, app, self)),
+            ("agreements", partial(agreements.init_app, app, self)),  # the invitation link's pages
             ("federation", partial(federation.init_app, app, self)),  # upstream providers, national eID
             ("trusted proxies", partial(proxy.init_app, app, self.settings)),
             ("health", partial(health.init_app, app)),

@@ -6,8 +6,10 @@ Every way an address comes in goes through :func:`parse`: the sign-in page
 resend activation (``account/activation.py``), the change of address
 (``account/views.py``), the admin page and the admin API (``admin/views.py``,
 ``admin/api.py``: invitations, one-time codes through
-``admin/one_time_codes.py``), ``admin.service.create_user`` and the CLI
-(``admin/cli.py``). :func:`~visma_idp.notify.messages.queue` parses the
+``admin/one_time_codes.py``), ``admin.service.create_user``, the CLI
+(``admin/cli.py``, ``agreements/cli.py``), invitations to an agreement
+(``agreements/invitations.py``) and an upstream provider's ``email`` claim
+(``federation/linking.py``). :func:`~visma_idp.notify.messages.queue` parses the
 recipient again, so the ``To`` header of every message is exactly one address
 that passed here.
 

@@ -8,7 +8,8 @@ codes, tokens, links, sessions and mail grow with every sign-in. The rules:
   against a replay: an authorization code, an access token (revoked or not)
   or a refresh token stays until its own expiry has passed (a rotated
   refresh token expires with its family, so reuse detection keeps working
-  for the whole family), a one-time link until its expiry, a session until
+  for the whole family), a one-time link or an invitation to an agreement
+  until its expiry, a session until
   it has ended or expired;
 - mail is purged only once sent (a failed message stays for ``mail retry``);
 - unconfirmed factors (an enrolment given up) and used recovery codes go by
@@ -32,6 +33,7 @@ from .cli_support import provider_app, table
 from .context import current_idp
 from .storage import (
     AccountToken,
+    AgreementInvitation,
     AuditEvent,
     AuthorizationCode,
     Factor,
@@ -68,6 +70,9 @@ RULES: tuple[Rule, ...] = (
     Rule("account_tokens", AccountToken, AccountToken.id, lambda cutoff, now: AccountToken.expires_at < cutoff),
     Rule("sms_codes", SmsCode, SmsCode.id, lambda cutoff, now: SmsCode.expires_at < cutoff),
     Rule("one_time_codes", OneTimeCode, OneTimeCode.id, lambda cutoff, now: OneTimeCode.expires_at < cutoff),
+    # an invitation's link works until its expiry; accepted or revoked ones go by that time too
+    Rule("agreement_invitations", AgreementInvitation, AgreementInvitation.id,
+         lambda cutoff, now: AgreementInvitation.expires_at < cutoff),
     Rule("factors", Factor, Factor.id,
          lambda cutoff, now: and_(Factor.confirmed_at.is_(None), Factor.created_at < cutoff)),
     Rule("recovery_codes", RecoveryCode, RecoveryCode.id, lambda cutoff, now: RecoveryCode.used_at < cutoff),

@@ -6,12 +6,31 @@ and their members' roles.
   (audited; a change of roles queues the "your roles have changed" email).
 - ``orgnr.py``: Norwegian organisation numbers (nine digits, mod-11 check
   digit); pure, no Flask.
+- ``invitations.py``: inviting someone by their email address to join an
+  agreement, and accepting (the rules); ``views.py``: the invitation link's
+  pages (blueprint ``agreements``).
 - ``cli.py``: the ``visma-idp agreements`` commands (create, list,
-  add-member, remove-member, members).
+  add-member, remove-member, members, invite).
 
 Elsewhere: the sign-in's chooser is ``login/steps/choose_agreement.py``, the
 protocol's choice of an agreement (prompt ``agreement``) is
 ``oidc/prompts.py``, and the claims a token carries about it are
-``oidc/claims.py``. Tables ``Agreement`` and ``Membership`` are in
-``storage/models.py``. Nothing here needs an ``init_app``.
+``oidc/claims.py``. Tables ``Agreement``, ``Membership`` and
+``AgreementInvitation`` are in ``storage/models.py``.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .. import IdentityProvider
+
+
+def init_app(app: Flask, idp: IdentityProvider) -> None:
+    """Register the invitation link's pages (``views.py``)."""
+    from .views import bp
+
+    idp.register_blueprints(app, bp)

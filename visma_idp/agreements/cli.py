@@ -1,5 +1,6 @@
 """The ``visma-idp agreements`` commands: create and list agreements
-(companies), add and remove their members, list members and their roles.
+(companies), add and remove their members, list members and their roles,
+invite someone by email (``invitations.py``: the link goes by email only).
 
 Every change goes through ``service.py`` (audited; a change of roles queues
 the "your roles have changed" email). Refused input is ``InvalidInput``:
@@ -198,3 +199,29 @@ def agreements_members(agreement_ref: str, as_json: bool) -> None:
         return
     table(["email", "name", "roles", "last_used"],
           [[i["email"], i["name"], _roles_text(i["roles"]) or None, when(i["last_used_at"])] for i in items])
+
+
+@agreements.command("invite")
+@click.option("--agreement", "agreement_ref", required=True, help="The agreement's id or organisation number.")
+@click.option("--email", required=True, help="The person's own email address (with or without an account).")
+@click.option("--role", "roles", multiple=True, help="A role the invitation gives (repeatable).")
+@click.option("--client", "client_id", help="Give the roles in this app (client id) only; default: in every app.")
+def agreements_invite(agreement_ref: str, email: str, roles: tuple[str, ...], client_id: str | None) -> None:
+    """Email an invitation to join an agreement (an earlier one to the address stops working); print it as JSON."""
+    from ..storage import queries
+    from .invitations import LIFETIME, invite
+
+    if client_id is not None and not roles:
+        raise InvalidInput("--client needs at least one --role")
+    email = _address(email)
+    app = provider_app()
+    with app.app_context():
+        agreement = _agreement(agreement_ref)
+        if client_id is not None and queries.client_by_id(client_id) is None:
+            raise InvalidInput(f"--client: no client {client_id!r} (see `visma-idp clients list`)")
+        with _committed(f"{email} was invited to this agreement at the same time: try again"):
+            row = invite(agreement, email, roles, invited_by=None, client_id=client_id)
+        out = {"id": row.id, "agreement": agreement.public_id, "email": row.email, "roles": list(row.roles),
+               "expires_at": when(row.expires_at)}
+    click.echo(json.dumps(out, indent=2))
+    click.echo(f"the link was emailed to {email}; it works once, for {LIFETIME // 86400} days", err=True)

@@ -85,7 +85,12 @@ def member_counts() -> dict[int, int]:
                 .tuples().all())
 
 
-def _roles(roles: Iterable[str], client_id: str | None) -> list[dict[str, Any]]:
+def check_roles(roles: Iterable[str], client_id: str | None) -> list[dict[str, Any]]:
+    """The role entries for ``roles`` (in every app, or in ``client_id``'s), each name checked.
+
+    Raises:
+        InvalidInput: a name that is not a short word.
+    """
     out = []
     for role in roles:
         if not _ROLE.fullmatch(role):
@@ -117,7 +122,7 @@ def add_member(agreement: Agreement, user: User, roles: Iterable[str] = (), *, c
     ``client_id``), or add those roles to their membership; the caller commits."""
     from ..account.notifications import roles_changed
 
-    wanted = _roles(roles, client_id)
+    wanted = check_roles(roles, client_id)
     row = membership(user.id, agreement.id)
     before: set[tuple[str, str | None]] = set()
     if row is None:

@@ -30,8 +30,9 @@ Where SQL lives (tests/test_layers.py checks this list against the code):
   their linked identities in `federation/linking.py` and national identity
   numbers in `federation/national_id.py`; agreements and memberships in
   `agreements/service.py` (the memberships the sign-in and the protocol read
-  are `queries.py`'s); and the purge of every table in
-  `maintenance.py`.
+  are `queries.py`'s) and the invitations to them in
+  `agreements/invitations.py` (revoking the older link, spending a link
+  once); and the purge of every table in `maintenance.py`.
 - Views, commands, templates and the demo seeding build no statement; they
   call the functions above. The sign-in (``login/``, ``browser/``) and the
   protocol's views (``oidc/views.py``, ``oidc/authorization.py``) build none:
@@ -52,6 +53,7 @@ from .models import (  # noqa: F401
     AccountToken,
     AdminRight,
     Agreement,
+    AgreementInvitation,
     AuditEvent,
     AuthorizationCode,
     Base,

@@ -787,3 +787,25 @@ class Membership(db.Model):  # type: ignore[name-defined]
     def roles_for(self, client_id: str | None) -> list[str]:
         """The role names that hold in the app ``client_id`` (those of every app, and its own)."""
         return sorted({r["role"] for r in self.roles or [] if r.get("client") in (None, client_id)})
+
+
+class AgreementInvitation(db.Model):  # type: ignore[name-defined]
+    """An invitation to join an agreement, sent to one email address: its link's
+    digest (single use, ``expires_at``), the roles it gives, who sent it, and
+    what became of it (accepted by a user, or revoked)."""
+
+    __tablename__ = "agreement_invitations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id", ondelete="CASCADE"), index=True)
+    email: Mapped[str] = mapped_column(String(320), index=True)
+    roles: Mapped[list[dict[str, Any]]] = mapped_column(Json, default=list)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[int] = mapped_column(BigInteger)
+    accepted_at: Mapped[int | None] = mapped_column(BigInteger)
+    accepted_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    agreement: Mapped[Agreement] = relationship(lazy="joined")
