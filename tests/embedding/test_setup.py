@@ -137,7 +137,7 @@ def test_each_package_sets_up_its_own_parts(fresh_database):
         "account": {"activation", "account", "password", "password_api"},  # recovery.py, password_check.py
         "factors": {"factors", "totp", "sms", "webauthn", "recovery"},
         "admin": {"admin", "admin_api"},  # not the second step's any more
-        "agreements": {"agreements"},  # the invitation link's pages
+        "agreements": {"agreements", "agreement_console"},  # the invitation link's pages, the admins' members page
         "federation": {"federation"},  # the upstream callback, our JWKS for upstreams, linking on My details
         "health": {"health"},
         "mail": {"dev_outbox"},

@@ -9,6 +9,9 @@ and their members' roles.
 - ``invitations.py``: inviting someone by their email address to join an
   agreement, and accepting (the rules); ``views.py``: the invitation link's
   pages (blueprint ``agreements``).
+- ``console.py``: the agreement admins' members page (blueprint
+  ``agreement_console``): members, roles, pending invitations, inviting,
+  revoking and removing; and the links to it on My details.
 - ``cli.py``: the ``visma-idp agreements`` commands (create, list,
   add-member, remove-member, members, invite).
 
@@ -30,7 +33,16 @@ if TYPE_CHECKING:
 
 
 def init_app(app: Flask, idp: IdentityProvider) -> None:
-    """Register the invitation link's pages (``views.py``)."""
-    from .views import bp
+    """Register the invitation link's pages (``views.py``), the admins' members
+    page (``console.py``) and its links on My details."""
+    from . import console, views
 
-    idp.register_blueprints(app, bp)
+    idp.register_blueprints(app, views.bp, console.bp)
+
+    @app.context_processor
+    def _agreement_admin_of() -> dict:
+        from flask import has_request_context, request
+
+        if not has_request_context() or request.endpoint != "account.details":
+            return {}
+        return console.admin_of_context()

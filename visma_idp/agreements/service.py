@@ -9,7 +9,10 @@ Rules:
   (client); role names are short words (letters, digits, ``_``, ``-``, ``:``);
 - adding, changing and removing are audited; a changed set of roles is told
   to the person in the batched "your roles have changed" email
-  (``account/notifications.py``); the caller commits.
+  (``account/notifications.py``); the caller commits;
+- the admin console (``console.py``) reads its lists here: one member, the
+  pending invitations and one invitation, each looked up *within* one
+  agreement, so another agreement's member or invitation is never found.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from .. import audit
 from ..assurance import ACR_MFA, ACR_PHISHING_RESISTANT
 from ..context import current_idp
 from ..errors import InvalidInput
-from ..storage import Agreement, Membership, User, db, queries
+from ..storage import Agreement, AgreementInvitation, Membership, User, db, queries
 from .orgnr import InvalidOrgNumber
 from .orgnr import parse as parse_org_number
 
@@ -144,8 +147,9 @@ def add_member(agreement: Agreement, user: User, roles: Iterable[str] = (), *, c
     return row
 
 
-def remove_member(agreement: Agreement, user: User) -> bool:
-    """End ``user``'s membership of ``agreement``; the caller commits. Their
+def remove_member(agreement: Agreement, user: User, *, by: User | None = None) -> bool:
+    """End ``user``'s membership of ``agreement`` (``by``: the admin who did,
+    None for the operator); the caller commits. Their
     sessions working in it no longer name it, and their refresh tokens cannot
     switch to it (``oidc/grants.py`` looks the membership up)."""
     from ..account.notifications import roles_changed
@@ -156,7 +160,75 @@ def remove_member(agreement: Agreement, user: User) -> bool:
     removed = sorted({r["role"] for r in row.roles or []})
     db.session.delete(row)
     audit.record("agreement_member_removed", user_id=user.id, subject=user.email,
-                 details={"agreement": agreement.public_id})
+                 details={"agreement": agreement.public_id, **({"by": by.id} if by is not None else {})})
     if removed:
         roles_changed(user, agreement=agreement.name, added=[], removed=removed)
     return True
+
+
+def set_roles(agreement: Agreement, user: User, roles: Iterable[str], client_id: str | None = None, *,
+              by: User | None = None) -> bool:
+    """Replace ``user``'s agreement-wide roles in ``agreement`` (or, with
+    ``client_id``, their roles in that app only) with ``roles``; the roles of
+    the other apps stay. Only a real change is audited
+    (``agreement_roles_changed``, with ``by``: who changed them) and told to
+    the person in the "your roles have changed" email (a role for one app is
+    named with the app's id). Returns whether anything changed; the caller commits.
+
+    Raises:
+        InvalidInput: a name that is not a short word, or ``user`` is not a member.
+    """
+    from ..account.notifications import roles_changed
+
+    wanted = {r["role"] for r in check_roles(sorted(set(roles)), client_id)}
+    row = membership(user.id, agreement.id)
+    if row is None:
+        raise InvalidInput(f"{user.email} is not a member of {agreement.name}")
+    before = {r["role"] for r in row.roles or [] if r.get("client") == client_id}
+    if wanted == before:
+        return False
+    kept = {(r["role"], r.get("client")) for r in row.roles or [] if r.get("client") != client_id}
+    merged = sorted(kept | {(r, client_id) for r in wanted}, key=lambda r: (r[0], r[1] or ""))
+    row.roles = [{"role": r, "client": c} for r, c in merged]
+    details: dict[str, Any] = {"agreement": agreement.public_id, "roles": row.roles}
+    if client_id is not None:
+        details["client"] = client_id
+    if by is not None:
+        details["by"] = by.id
+    audit.record("agreement_roles_changed", user_id=user.id, subject=user.email, details=details)
+
+    def label(role: str) -> str:
+        return role if client_id is None else f"{role} ({client_id})"
+
+    roles_changed(user, agreement=agreement.name, added=[label(r) for r in sorted(wanted - before)],
+                  removed=[label(r) for r in sorted(before - wanted)])
+    db.session.flush()
+    return True
+
+
+def member_by_sub(agreement: Agreement, sub: str) -> tuple[User, Membership] | None:
+    """The member of ``agreement`` whose user has the subject ``sub`` (None: no
+    such user, or not a member of *this* agreement)."""
+    if not isinstance(sub, str) or not 0 < len(sub) <= 36:
+        return None
+    found = db.session.execute(
+        select(User, Membership).join(Membership, Membership.user_id == User.id)
+        .where(User.sub == sub, Membership.agreement_id == agreement.id)).tuples().first()
+    return None if found is None else (found[0], found[1])
+
+
+def pending_invitations(agreement: Agreement) -> list[AgreementInvitation]:
+    """The invitations to ``agreement`` whose link still works (not accepted,
+    not revoked, not expired), by email."""
+    now = current_idp().clock.now()
+    return list(db.session.scalars(
+        select(AgreementInvitation)
+        .where(AgreementInvitation.agreement_id == agreement.id, AgreementInvitation.accepted_at.is_(None),
+               AgreementInvitation.revoked_at.is_(None), AgreementInvitation.expires_at > now)
+        .order_by(AgreementInvitation.email, AgreementInvitation.id)))
+
+
+def invitation_of(agreement: Agreement, invitation_id: int) -> AgreementInvitation | None:
+    """The invitation ``invitation_id`` when it is one to ``agreement`` (whatever its state)."""
+    return db.session.scalar(select(AgreementInvitation).where(
+        AgreementInvitation.id == invitation_id, AgreementInvitation.agreement_id == agreement.id))

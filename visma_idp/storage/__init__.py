@@ -32,7 +32,8 @@ Where SQL lives (tests/test_layers.py checks this list against the code):
   `agreements/service.py` (the memberships the sign-in and the protocol read
   are `queries.py`'s) and the invitations to them in
   `agreements/invitations.py` (revoking the older link, spending a link
-  once); and the purge of every table in `maintenance.py`.
+  once; the admin console's reads of one agreement's invitations are
+  `agreements/service.py`'s); and the purge of every table in `maintenance.py`.
 - Views, commands, templates and the demo seeding build no statement; they
   call the functions above. The sign-in (``login/``, ``browser/``) and the
   protocol's views (``oidc/views.py``, ``oidc/authorization.py``) build none:
