@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from tests.agreements import any_org_number
 from tests.helpers import csrf, path_of
 from tests.mailbox import Mailbox
 from tests.password.recovery import audit, sign_in
@@ -24,17 +25,6 @@ NILS = "nils@example.no"  # member of Fjord only
 NINA = "nina@example.no"  # no account
 
 
-def _any_valid(first_eight: str) -> str:
-    from visma_idp.agreements.orgnr import check_digit
-
-    for i in range(100):
-        eight = str(int(first_eight) + i)
-        digit = check_digit(eight)
-        if digit is not None:
-            return eight + str(digit)
-    raise AssertionError
-
-
 @pytest.fixture
 def world(app, flow, make_user):
     """Nordlys (A): Kari admin, Ola and Per members, an invitation to Nina.
@@ -47,7 +37,7 @@ def world(app, flow, make_user):
     with app.test_request_context():
         user = queries.user_by_email
         nordlys = service.create("Nordlys Regnskap AS", "974760673")
-        fjord = service.create("Fjord Transport AS", _any_valid("91234567"))
+        fjord = service.create("Fjord Transport AS", any_org_number("91234567"))
         service.add_member(nordlys, user(KARI), ["admin", "employee"])
         service.add_member(nordlys, user(OLA), ["employee"])
         service.add_member(nordlys, user(OLA), ["approver"], client_id="expense")

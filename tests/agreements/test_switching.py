@@ -12,6 +12,7 @@ import re
 import pyotp
 import pytest
 
+from tests.agreements import any_org_number
 from tests.helpers import csrf, path_of, query
 
 SCOPE = "openid agreements offline_access"
@@ -44,8 +45,8 @@ def companies(app, flow, agreements_scope):
     with app.test_request_context():
         kari = db.session.scalar(db.select(User).where(User.email == "kari@example.no"))
         nordlys = service.create("Nordlys Regnskap AS", "974760673")
-        fjord = service.create("Fjord Transport AS", "912345675" if _valid("912345675") else _any_valid("91234567"))
-        tind = service.create("Tind AS", _any_valid("98765432"))
+        fjord = service.create("Fjord Transport AS", "912345675" if _valid("912345675") else any_org_number("91234567"))
+        tind = service.create("Tind AS", any_org_number("98765432"))
         service.add_member(nordlys, kari, ["employee"])
         service.add_member(nordlys, kari, ["approver"], client_id="expense")
         service.add_member(fjord, kari, ["employee"])
@@ -62,17 +63,6 @@ def _valid(number: str) -> bool:
         return True
     except InvalidOrgNumber:
         return False
-
-
-def _any_valid(first_eight: str) -> str:
-    from visma_idp.agreements.orgnr import check_digit
-
-    for i in range(100):
-        eight = str(int(first_eight) + i)
-        digit = check_digit(eight)
-        if digit is not None:
-            return eight + str(digit)
-    raise AssertionError
 
 
 def _chooser(flow, resp):
@@ -278,7 +268,7 @@ def test_the_chooser_with_300_agreements_searches(flow, app, agreements_scope):
         made = 0
         base = 91000000
         while made < 300:
-            number = _any_valid(str(base))
+            number = any_org_number(str(base))
             base = int(number[:8]) + 1
             service.add_member(service.create(f"Klient {made:03d} AS", number), kari, ["accountant"])
             made += 1

@@ -95,6 +95,19 @@ def _roles_text(roles: list[dict[str, Any]]) -> str:
     return ", ".join(r["role"] if r.get("client") is None else f"{r['role']} ({r['client']})" for r in roles)
 
 
+def _roles_for_app(roles: tuple[str, ...], client_id: str | None) -> None:
+    if client_id is not None and not roles:
+        raise InvalidInput("--client needs at least one --role")
+
+
+def _known_app(client_id: str | None) -> None:
+    """``--client`` names a registered client (inside the app context)."""
+    from ..storage import queries
+
+    if client_id is not None and queries.client_by_id(client_id) is None:
+        raise InvalidInput(f"--client: no client {client_id!r} (see `visma-idp clients list`)")
+
+
 @agreements.command("create")
 @click.option("--name", required=True, help="The company's name.")
 @click.option("--org-number", required=True, help="Its Norwegian organisation number: nine digits (spaces allowed).")
@@ -143,18 +156,15 @@ def agreements_list(as_json: bool) -> None:
 @click.option("--client", "client_id", help="Give the roles in this app (client id) only; default: in every app.")
 def agreements_add_member(agreement_ref: str, email: str, roles: tuple[str, ...], client_id: str | None) -> None:
     """Make a user a member of an agreement, or give a member more roles; print the membership as JSON."""
-    from ..storage import queries
     from .service import add_member
 
-    if client_id is not None and not roles:
-        raise InvalidInput("--client needs at least one --role")
+    _roles_for_app(roles, client_id)
     email = _address(email)
     app = provider_app()
     with app.app_context():
         agreement = _agreement(agreement_ref)
         user = _user(email)
-        if client_id is not None and queries.client_by_id(client_id) is None:
-            raise InvalidInput(f"--client: no client {client_id!r} (see `visma-idp clients list`)")
+        _known_app(client_id)
         with _committed(f"{user.email} was added to this agreement at the same time: try again"):
             row = add_member(agreement, user, roles, client_id=client_id)
         out = _membership_dict(agreement, user, row)
@@ -208,17 +218,14 @@ def agreements_members(agreement_ref: str, as_json: bool) -> None:
 @click.option("--client", "client_id", help="Give the roles in this app (client id) only; default: in every app.")
 def agreements_invite(agreement_ref: str, email: str, roles: tuple[str, ...], client_id: str | None) -> None:
     """Email an invitation to join an agreement (an earlier one to the address stops working); print it as JSON."""
-    from ..storage import queries
     from .invitations import LIFETIME, invite
 
-    if client_id is not None and not roles:
-        raise InvalidInput("--client needs at least one --role")
+    _roles_for_app(roles, client_id)
     email = _address(email)
     app = provider_app()
     with app.app_context():
         agreement = _agreement(agreement_ref)
-        if client_id is not None and queries.client_by_id(client_id) is None:
-            raise InvalidInput(f"--client: no client {client_id!r} (see `visma-idp clients list`)")
+        _known_app(client_id)
         with _committed(f"{email} was invited to this agreement at the same time: try again"):
             row = invite(agreement, email, roles, invited_by=None, client_id=client_id)
         out = {"id": row.id, "agreement": agreement.public_id, "email": row.email, "roles": list(row.roles),
