@@ -13,6 +13,9 @@ resend activation (``account/activation.py``), the change of address
 recipient again, so the ``To`` header of every message is exactly one address
 that passed here.
 
+:func:`domain_name` is the one rule for an email *domain* an operator or
+admin names (admin rights, an upstream's domains, an agreement's domains).
+
 It is a top-level module of the package, below everything that takes an address
 in: it imports only ``errors`` (and email-validator, Flask-Babel), so the
 outbox (``notify/``), the account pages and the admin parse addresses alike
@@ -52,13 +55,14 @@ Rules:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import lazy_gettext as _l
 
-from .errors import VismaIdpError
+from .errors import InvalidInput, VismaIdpError
 
 MAX_TYPED = 320  # characters we look at, at most (RFC 3696 errata: 320 = 64 + 1 + 255)
 MAX_LOCAL = 64
@@ -185,3 +189,21 @@ def normalise(value: object) -> str | None:
         return parse(value).email
     except AddressError:
         return None
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
+
+
+def domain_name(value: str) -> str:
+    """An email domain as an operator or admin gives it (admin rights, an
+    upstream's or an agreement's domains): ``"@Example.NO "`` -> ``"example.no"``.
+
+    Raises:
+        InvalidInput: not a plain host name with at least one dot (no
+            wildcards, no trailing dot, no ports, ASCII only).
+    """
+    domain = (value or "").strip().lower().removeprefix("@")
+    if len(domain) > 253 or not domain.isascii() or not _DOMAIN.fullmatch(domain):
+        raise InvalidInput(f"not a domain name (like example.no, without wildcards): {value!r}")
+    return domain

@@ -29,12 +29,12 @@ Rules:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from sqlalchemy import select
 
 from .. import audit
+from ..addresses import domain_name
 from ..context import current_idp
 from ..storage import AdminRight, User, db
 from .service import InvalidInput
@@ -44,23 +44,14 @@ INVITE_USERS = "invite_users"  # create (invite) users of the domains through th
 MANAGE_UPSTREAMS = "manage_upstreams"  # add/list/remove upstreams serving only granted domains (admin API)
 RIGHTS = (ISSUE_ONE_TIME_CODES, INVITE_USERS, MANAGE_UPSTREAMS)
 
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
-
-
 def normalise_domain(value: str) -> str:
-    """``"@Example.NO "`` -> ``"example.no"``.
+    """``"@Example.NO "`` -> ``"example.no"`` (``addresses.domain_name``: the one rule).
 
     Raises:
         InvalidInput: not a plain host name with at least one dot (no
             wildcards, no trailing dot, no ports, ASCII only).
     """
-    domain = (value or "").strip().lower()
-    if domain.startswith("@"):
-        domain = domain[1:]
-    if len(domain) > 253 or not domain.isascii() or not _DOMAIN.fullmatch(domain):
-        raise InvalidInput(f"not a domain name (like example.no, without wildcards): {value!r}")
-    return domain
+    return domain_name(value)
 
 
 def domain_of(email: str | None) -> str | None:

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from .. import audit
+from ..addresses import domain_name
 from ..assurance import ACR_MFA, ACR_PHISHING_RESISTANT
 from ..context import current_idp
 from ..errors import InvalidInput
@@ -33,15 +34,7 @@ from .orgnr import parse as parse_org_number
 
 REQUIRE = {"mfa": ACR_MFA, "phr": ACR_PHISHING_RESISTANT}
 _ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:.-]{0,63}")
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
 
-
-def _domain(value: str) -> str:
-    domain = value.strip().lower().removeprefix("@")
-    if len(domain) > 253 or not domain.isascii() or not _DOMAIN.fullmatch(domain):
-        raise InvalidInput(f"not a domain name (like example.no): {value!r}")
-    return domain
 
 
 def create(name: str, org_number: str, *, domains: Iterable[str] = (), require: str | None = None) -> Agreement:
@@ -61,7 +54,7 @@ def create(name: str, org_number: str, *, domains: Iterable[str] = (), require: 
         raise InvalidInput(f"an agreement with organisation number {number} exists already")
     if require is not None and require not in REQUIRE:
         raise InvalidInput("--require: mfa or phr")
-    row = Agreement(name=name, org_number=number, domains=sorted({_domain(d) for d in domains}), status="active",
+    row = Agreement(name=name, org_number=number, domains=sorted({domain_name(d) for d in domains}), status="active",
                     require_acr=REQUIRE[require] if require else None, created_at=current_idp().clock.now())
     db.session.add(row)
     db.session.flush()
@@ -119,6 +112,13 @@ def memberships_of(user_id: int) -> list[Membership]:
     return queries.memberships_of(user_id)
 
 
+def _store_roles(row: Membership, pairs: set[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """Write (role, client) ``pairs`` to ``row`` in their stored order (by role, then app); return them so."""
+    ordered = sorted(pairs, key=lambda r: (r[0], r[1] or ""))
+    row.roles = [{"role": r, "client": c} for r, c in ordered]
+    return ordered
+
+
 def add_member(agreement: Agreement, user: User, roles: Iterable[str] = (), *, client_id: str | None = None
                ) -> Membership:
     """Make ``user`` a member of ``agreement`` with ``roles`` (for one app with
@@ -135,8 +135,7 @@ def add_member(agreement: Agreement, user: User, roles: Iterable[str] = (), *, c
                      details={"agreement": agreement.public_id})
     else:
         before = {(r["role"], r.get("client")) for r in row.roles or []}
-    merged = sorted(before | {(r["role"], r["client"]) for r in wanted}, key=lambda r: (r[0], r[1] or ""))
-    row.roles = [{"role": r, "client": c} for r, c in merged]
+    merged = _store_roles(row, before | {(r["role"], r["client"]) for r in wanted})
     added = sorted({r for r, _c in merged} - {r for r, _c in before})
     if set(merged) != before:
         audit.record("agreement_roles_changed", user_id=user.id, subject=user.email,
@@ -188,8 +187,7 @@ def set_roles(agreement: Agreement, user: User, roles: Iterable[str], client_id:
     if wanted == before:
         return False
     kept = {(r["role"], r.get("client")) for r in row.roles or [] if r.get("client") != client_id}
-    merged = sorted(kept | {(r, client_id) for r in wanted}, key=lambda r: (r[0], r[1] or ""))
-    row.roles = [{"role": r, "client": c} for r, c in merged]
+    _store_roles(row, kept | {(r, client_id) for r in wanted})
     details: dict[str, Any] = {"agreement": agreement.public_id, "roles": row.roles}
     if client_id is not None:
         details["client"] = client_id

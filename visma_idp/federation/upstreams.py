@@ -37,10 +37,11 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import select
 
 from .. import audit
+from ..addresses import domain_name
 from ..config import is_loopback_issuer
 from ..context import current_idp
 from ..errors import InvalidInput
-from ..storage import NationalIdentity, Upstream, UpstreamDomain, UpstreamIdentity, db
+from ..storage import Upstream, UpstreamDomain, UpstreamIdentity, db
 
 log = logging.getLogger("visma_idp.federation")
 
@@ -49,8 +50,6 @@ ID_TOKEN_ALGS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA", 
 TENANT_TEMPLATE = "{tenantid}"
 JWKS_RETRY_SECONDS = 60
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
 _TENANT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -101,12 +100,6 @@ def _https(url: str, what: str) -> str:
         raise InvalidInput(f"{what} may not carry a fragment or credentials: {url!r}")
     return url
 
-
-def _domain(value: str) -> str:
-    domain = value.strip().lower().removeprefix("@")
-    if len(domain) > 253 or not domain.isascii() or not _DOMAIN.fullmatch(domain):
-        raise InvalidInput(f"not a domain name (like example.no): {value!r}")
-    return domain
 
 
 def _http(method: str, url: str, **kwargs: Any) -> requests.Response:
@@ -185,7 +178,7 @@ def add(spec: UpstreamSpec) -> Upstream:
         raise InvalidInput(f"--id-token-alg must be one of {', '.join(ID_TOKEN_ALGS)} (never none)")
     if spec.id_token_alg == "HS256" and method == "private_key_jwt":
         raise InvalidInput("HS256 ID tokens need a client secret")
-    domains = sorted({_domain(d) for d in spec.domains})
+    domains = sorted({domain_name(d) for d in spec.domains})
     for domain in domains:
         other = for_domain(domain)
         if other is not None:
@@ -357,10 +350,6 @@ def allow_forms_to(endpoints: list[str | None]) -> None:
 def identities_of(user_id: int) -> list[UpstreamIdentity]:
     return list(db.session.scalars(
         select(UpstreamIdentity).where(UpstreamIdentity.user_id == user_id).order_by(UpstreamIdentity.linked_at)))
-
-
-def national_of(user_id: int) -> NationalIdentity | None:
-    return db.session.scalar(select(NationalIdentity).where(NationalIdentity.user_id == user_id))
 
 
 # -- discovery and keys ----------------------------------------------------------------
