@@ -20,6 +20,7 @@ from visma_idp.storage import (
     OneTimeCode,
     ProfileChangeNotice,
     RecoveryCode,
+    RoleChangeNotice,
     SeenJti,
     SmsCode,
     SmsOutbox,
@@ -93,6 +94,11 @@ def sent_notice(uid, t):
     return ProfileChangeNotice(user_id=uid, fields=["name"], first_at=t - 60, due_at=t - 30, sent_at=t)
 
 
+def sent_role_notice(uid, t):
+    return RoleChangeNotice(user_id=uid, agreement="00000000-0000-0000-0000-000000000000", agreement_name="Nordlys",
+                            added=["employee"], removed=[], first_at=t - 60, due_at=t - 30, sent_at=t)
+
+
 def text_message(uid, t):
     row = SmsOutbox(to_number="+4791234567", created_at=t)
     row.body = "123456 is your code"
@@ -100,7 +106,7 @@ def text_message(uid, t):
 
 
 PURGED = [code, token, expired_session, ended_session, link, sms_code, one_time_code, unconfirmed_factor,
-          used_recovery_code, sent_mail, sent_notice, text_message]
+          used_recovery_code, sent_mail, sent_notice, sent_role_notice, text_message]
 
 
 def failed_mail(uid, t):

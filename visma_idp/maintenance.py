@@ -41,6 +41,7 @@ from .storage import (
     OneTimeCode,
     ProfileChangeNotice,
     RecoveryCode,
+    RoleChangeNotice,
     SeenJti,
     SmsCode,
     SmsOutbox,
@@ -80,6 +81,8 @@ RULES: tuple[Rule, ...] = (
          lambda cutoff, now: and_(MailOutbox.status == "sent", MailOutbox.sent_at < cutoff)),
     Rule("profile_change_notices", ProfileChangeNotice, ProfileChangeNotice.id,
          lambda cutoff, now: ProfileChangeNotice.sent_at < cutoff),
+    Rule("role_change_notices", RoleChangeNotice, RoleChangeNotice.id,
+         lambda cutoff, now: RoleChangeNotice.sent_at < cutoff),
     Rule("sms_outbox", SmsOutbox, SmsOutbox.id, lambda cutoff, now: SmsOutbox.created_at < cutoff),
     # a replay guard is worthless once the assertion or challenge it guards has expired
     Rule("seen_jtis", SeenJti, SeenJti.jti_digest, lambda cutoff, now: SeenJti.expires_at < now),

@@ -1,5 +1,6 @@
 """Notifications: profile changes within the window become one mail;
-opting out stops those but never the security mails; the roles mail."""
+opting out stops those but never the security mails. The batched roles mail
+is tests/account/test_role_notices.py's."""
 
 from __future__ import annotations
 
@@ -172,37 +173,6 @@ def test_two_workers_flushing_at_once_send_each_notice_once(app, idp, make_app, 
         assert db.session.scalar(select(func.count()).select_from(MailOutbox)
                                  .where(MailOutbox.kind == "profile_changed")) == len(ids)
         assert flush_due_notices(idp) == 0
-
-
-def test_roles_changed_is_always_sent(app, make_user, mailbox):
-    from visma_idp.account.notifications import roles_changed
-    from visma_idp.storage import User, db
-
-    uid = make_user(notify_profile_changes=False)
-    with app.app_context():
-        user = db.session.get(User, uid)
-        roles_changed(user, agreement="Fjordkraft AS", added=["Payroll approver"], removed=["Expense user"])
-        roles_changed(user, agreement="Fjordkraft AS", added=[], removed=[])  # nothing to tell
-        db.session.commit()
-    [message] = mailbox.to(KARI)
-    assert message["Subject"] == "Your roles have changed"
-    text = Mailbox.text(message)
-    assert "Fjordkraft AS" in text and "- Payroll approver" in text and "- Expense user" in text
-    assert text.index("given") < text.index("Payroll approver") < text.index("no longer") < text.index("Expense user")
-    html = Mailbox.html(message)
-    assert "<li>Payroll approver</li>" in html
-
-
-def test_roles_mail_escapes_names_in_html(app, make_user, mailbox):
-    from visma_idp.account.notifications import roles_changed
-    from visma_idp.storage import User, db
-
-    uid = make_user()
-    with app.app_context():
-        roles_changed(db.session.get(User, uid), agreement="<b>Evil</b>", added=["<img src=x>"], removed=[])
-        db.session.commit()
-    html = Mailbox.html(mailbox.last(KARI))
-    assert "<img src=x>" not in html and "&lt;img src=x&gt;" in html and "<b>Evil</b>" not in html
 
 
 def test_a_user_row_is_not_needed_in_a_request(app, make_user):

@@ -43,11 +43,19 @@ def json_lines(result) -> list[dict]:
 
 @pytest.fixture
 def outbox(make_app):
-    """The roles_changed messages queued so far: (to, text) oldest first."""
+    """The roles_changed messages so far, once the notices' batch window has
+    closed (the mail worker's flush, on a clock past the window): (to, text)
+    oldest first. Each command runs at once, so reading after each one sends
+    that command's changes as a mail of their own."""
+    from visma_idp.account.notifications import flush_due_notices
     from visma_idp.storage import MailOutbox, db
 
     def read():
-        with make_app().app_context():
+        app = make_app()
+        idp = app.extensions["visma_idp"]
+        idp.clock.advance(idp.settings["NOTIFY_BATCH_SECONDS"] + 1)
+        with app.app_context():
+            flush_due_notices(idp)
             rows = db.session.scalars(db.select(MailOutbox).where(MailOutbox.kind == "roles_changed")
                                       .order_by(MailOutbox.id))
             return [(m.to_addr, m.text_body) for m in rows]
@@ -248,7 +256,8 @@ def test_changes_are_audited(cli, make_app):
                                     .order_by(AuditEvent.id)).all()
         assert [e.event for e in events] == ["agreement_created", "agreement_member_added", "agreement_roles_changed",
                                              "agreement_member_removed"]
-        assert all(e.details["agreement"] == agreement["id"] for e in events)
+        assert all(e.details["agreement"] == e.agreement == agreement["id"] for e in events)
+        assert all("by" not in e.details for e in events)  # the operator's commands name nobody
 
 
 # -- the demo --------------------------------------------------------------------------

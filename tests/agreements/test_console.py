@@ -312,8 +312,16 @@ def test_revoke_an_invitation(app, kari, world, mailbox):
 # -- roles -----------------------------------------------------------------------------------------
 
 
+def after_the_window(app) -> None:
+    """Move the clock past the batch window of the "your roles have changed" notices (the mail worker
+    then sends what was gathered: ``mailbox.to`` runs it)."""
+    idp = app.extensions["visma_idp"]
+    idp.clock.advance(idp.settings["NOTIFY_BATCH_SECONDS"] + 1)
+
+
 def test_change_roles_sends_one_notice(app, kari, world, mailbox):
-    earlier = len(mailbox.to(OLA))  # the notices of the fixture's changes
+    after_the_window(app)
+    earlier = len(mailbox.to(OLA))  # the notice of the fixture's changes
     path = f"/agreements/{world['A']}/members/{world['sub'][OLA]}/roles"
     resp = _post(kari, path, {"roles": "employee  auditor,reviewer", "client": ""}, page_of=world["A"])
     assert resp.status_code == 303 and resp.headers["Location"].endswith("#members")
@@ -321,6 +329,8 @@ def test_change_roles_sends_one_notice(app, kari, world, mailbox):
         {"role": "approver", "client": "expense"}, {"role": "auditor", "client": None},
         {"role": "employee", "client": None}, {"role": "reviewer", "client": None}]  # the app's role stays
     assert "The roles of ola@example.no are saved." in _page(kari, world["A"])
+    assert len(mailbox.to(OLA)) == earlier  # batched: nothing before the window closes
+    after_the_window(app)
     [notice] = mailbox.to(OLA)[earlier:]
     assert notice["Subject"] == "Your roles have changed"
     text = Mailbox.text(notice).replace("\r\n", "\n")
@@ -332,11 +342,13 @@ def test_change_roles_sends_one_notice(app, kari, world, mailbox):
     count = len(audit(app, "agreement_roles_changed"))
     _post(kari, path, {"roles": "reviewer employee auditor"}, page_of=world["A"])
     assert "Nothing to save: the roles of ola@example.no are as they were." in _page(kari, world["A"])
+    after_the_window(app)
     assert len(audit(app, "agreement_roles_changed")) == count and len(mailbox.to(OLA)) == earlier + 1
 
     # one app's roles: replaced there only, and the mail names the app
     _post(kari, path, {"roles": "", "client": "expense"}, page_of=world["A"])
     assert {r["client"] for r in _roles(app, world["A"], OLA)} == {None}
+    after_the_window(app)
     assert "- approver (expense)" in Mailbox.text(mailbox.to(OLA)[-1]).replace("\r\n", "\n")
     assert audit(app, "agreement_roles_changed")[-1]["details"]["client"] == "expense"
 
@@ -395,7 +407,8 @@ def test_another_admin_may_take_the_admin_role_away(app, kari, world):
 
 
 def test_remove_a_member(app, kari, world, mailbox):
-    mailbox.deliver()
+    after_the_window(app)
+    mailbox.deliver()  # the notice of the fixture's changes
     resp = _post(kari, f"/agreements/{world['A']}/members/{world['sub'][OLA]}/remove", page_of=world["A"])
     assert resp.status_code == 303
     assert _roles(app, world["A"], OLA) is None
@@ -405,7 +418,12 @@ def test_remove_a_member(app, kari, world, mailbox):
     [removed] = audit(app, "agreement_member_removed")
     assert removed["subject"] == OLA and removed["details"]["agreement"] == world["A"]
     assert removed["details"]["by"] == removed_by_kari(app)  # the admin who did it
-    assert mailbox.last(OLA)["Subject"] == "Your roles have changed"
+    assert removed["agreement"] == world["A"]  # in Nordlys's audit log
+    after_the_window(app)
+    notice = mailbox.last(OLA)
+    assert notice["Subject"] == "Your roles have changed"
+    text = Mailbox.text(notice).replace("\r\n", "\n")
+    assert "Roles you no longer have:\n- approver (expense)\n- employee" in text
     # removed already: no longer a member of this agreement
     assert _post(kari, f"/agreements/{world['A']}/members/{world['sub'][OLA]}/remove").status_code == 404
 

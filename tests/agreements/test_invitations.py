@@ -71,6 +71,14 @@ def roles_of(app, email):
         return None if row is None else row.roles
 
 
+def agreement_id(app) -> str:
+    """Nordlys's public id (what its audit rows name)."""
+    from visma_idp.agreements import service
+
+    with app.app_context():
+        return service.find(NORDLYS).public_id
+
+
 def create_account(client, link, name="Per Hansen", password=STRONG, password2=None):
     page = client.get(link)
     assert page.status_code == 200
@@ -161,8 +169,11 @@ def test_a_new_person_makes_their_account_and_joins(app, client, mailbox, nordly
         assert user.status == "active" and user.email_verified and user.name == "Per Hansen"
         db.session.expunge(user)
     assert roles_of(app, PER) == [{"role": "employee", "client": None}]
-    assert audit(app, "user_created")[-1]["details"] == {"invitation": invitation_id}
-    assert [r["user_id"] for r in audit(app, "agreement_invitation_accepted")] == [user.id]
+    created = audit(app, "user_created")[-1]
+    assert created["details"] == {"invitation": invitation_id, "by": user.id}  # they made it themselves
+    assert created["agreement"] == agreement_id(app)  # in the agreement's audit log
+    [accepted] = audit(app, "agreement_invitation_accepted")
+    assert accepted["user_id"] == user.id and accepted["agreement"] == agreement_id(app)
     assert sign_in(client, PER, STRONG).status_code == 302 and signed_in(client)
 
     used = client.get(link)
@@ -185,7 +196,9 @@ def test_a_pending_account_is_activated_not_made_twice(app, client, mailbox, nor
     with app.app_context():
         user = queries.user_by_email(PER)
         assert (user.id, user.status, user.email_verified, user.name) == (pending_id, "active", True, "Per Hansen")
-    assert [r["details"] for r in audit(app, "account_activated")] == [{"invitation": invitation_id}]
+    [activated] = audit(app, "account_activated")
+    assert activated["details"] == {"invitation": invitation_id, "by": pending_id}
+    assert activated["agreement"] == agreement_id(app)
     assert client.get(welcome).status_code == 410  # the Welcome link has nothing left to do
     assert roles_of(app, PER) == [{"role": "employee", "client": None}]
 
@@ -294,6 +307,8 @@ def test_the_roles_mail_is_sent_once(app, client, mailbox, nordlys):
     link = invitation_link(mailbox, OLA)
     assert sign_in(client, OLA, PASSWORD).status_code == 302
     assert accept(client, link).status_code == 303
+    idp = app.extensions["visma_idp"]
+    idp.clock.advance(idp.settings["NOTIFY_BATCH_SECONDS"] + 1)  # the roles mail is batched
     subjects = [m["Subject"] for m in mailbox.to(OLA)]
     assert subjects == ["Invitation to join Nordlys Regnskap AS", "Your roles have changed"]
     assert "- approver\r\n- employee" in Mailbox.text(mailbox.last(OLA))

@@ -12,7 +12,8 @@ from ..config import Setting, integer
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("NOTIFY_BATCH_SECONDS", 900, integer(0),
-            "Profile changes within this many seconds of the first are told to the user in one email."),
+            "Profile changes within this many seconds of the first are told to the user in one email; so are "
+            "changes of their roles in one agreement (the net change: a role given and taken away again is not told)."),
     Setting("ACTIVATION_LIFETIME", 7 * 24 * 3600, integer(60), "Seconds an activation link stays valid (7 days)."),
     Setting("EMAIL_CHANGE_LIFETIME", 24 * 3600, integer(60),
             "Seconds the link that confirms a new email address stays valid."),

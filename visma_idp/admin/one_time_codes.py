@@ -3,7 +3,8 @@ factor a way back in, and what issuing does.
 
 An admin holding the right ``issue_one_time_codes`` for the user's email
 domain (``rights.py``) creates a code on the admin page (``views.py``),
-through the admin API (``api.py``) or with ``visma-idp users one-time-code``
+through the admin API (``api.py``), on an agreement's members page for one of
+its members (``agreement_codes.py``) or with ``visma-idp users one-time-code``
 (``cli.py``). The code itself, and signing in with it, are
 ``factors/admin_codes.py``'s.
 
@@ -22,7 +23,10 @@ Rules:
 - a new code voids the user's older live ones (``factors/admin_codes.py``
   stores it); it is shown once, to whoever issued it, and never mailed;
 - every issue (``one_time_code_issued``) and refusal (``one_time_code_refused``
-  with the reason) is audited; the user is emailed when a code is issued;
+  with the reason) is audited; the user is emailed when a code is issued. A
+  code issued for a member of an agreement (``agreement``: its public id) is
+  in that agreement's audit log: the rows name the agreement, and the admin
+  in ``by``;
 - issuing is an action on the account: it voids the user's pending links that
   would change the account, a pending email change among them
   (``account/sessions.py``), and the email says so when there was one;
@@ -85,23 +89,25 @@ class IssuedCode:
 
 
 def _refuse(reason: str, admin: User | None, typed: str | None, via: str, target: User | None = None,
-            address_error: AddressError | None = None):
+            address_error: AddressError | None = None, agreement: str | None = None):
     details: dict = {"reason": reason, "via": via}
     if target is not None:
         details["target_user_id"] = target.id
     if address_error is not None:
         details["address"] = address_error.reason
+    if agreement is not None and admin is not None:
+        details["by"] = admin.id
     audit.record("one_time_code_refused", outcome="failure", user_id=admin.id if admin else None,
-                 subject=as_typed(typed), details=details)
+                 subject=as_typed(typed), details=details, agreement=agreement)
     detail = address_error.message if address_error is not None and address_error.reason not in ("missing", "syntax") \
         else None
     return IssueRefused(reason, detail)
 
 
-def issue(admin: User | None, target: User, *, via: str = "cli") -> IssuedCode:
-    """Issue a code for ``target``; ``admin`` None is the operator (CLI only).
-    Audits and queues the email to the user; the caller commits (also when
-    this raises: the refusal is audited).
+def check(admin: User | None, target: User, *, via: str, agreement: str | None = None) -> None:
+    """Whether ``admin`` may issue a code for ``target`` now: returns when they
+    may (``admin`` None is the operator), else audits the refusal (the caller
+    commits it) and raises it.
 
     Raises:
         IssueRefused: the admin may not (no right, outside the domain, their
@@ -109,13 +115,25 @@ def issue(admin: User | None, target: User, *, via: str = "cli") -> IssuedCode:
     """
     if admin is not None:
         if not rights.holds(admin):
-            raise _refuse("no_right", admin, target.email, via)
+            raise _refuse("no_right", admin, target.email, via, agreement=agreement)
         if admin.id == target.id:
-            raise _refuse("self", admin, target.email, via, target)
+            raise _refuse("self", admin, target.email, via, target, agreement=agreement)
         if not rights.may_issue(admin, target):
-            raise _refuse("outside_domain", admin, target.email, via)
+            raise _refuse("outside_domain", admin, target.email, via, agreement=agreement)
     if target.status != "active":
-        raise _refuse("not_active", admin, target.email, via, target)
+        raise _refuse("not_active", admin, target.email, via, target, agreement=agreement)
+
+
+def issue(admin: User | None, target: User, *, via: str = "cli", agreement: str | None = None) -> IssuedCode:
+    """Issue a code for ``target``; ``admin`` None is the operator (CLI only);
+    ``agreement``: the public id of the agreement whose member ``target`` is,
+    when the code is issued from its console. Audits and queues the email to
+    the user; the caller commits (also when this raises: the refusal is audited).
+
+    Raises:
+        IssueRefused: see :func:`check`.
+    """
+    check(admin, target, via=via, agreement=agreement)
     code, row = admin_codes.create(target, issued_by=admin)  # voids the older live codes
     # the helpdesk has checked who is calling: a lock of the second step (it grows up to a day) must not keep
     # the user from entering the code they are given
@@ -124,8 +142,8 @@ def issue(admin: User | None, target: User, *, via: str = "cli") -> IssuedCode:
     audit.record("one_time_code_issued", user_id=target.id, subject=target.email, details={
         "admin_id": admin.id if admin else None, "admin_email": admin.email if admin else None,
         "operator": admin is None, "via": via, "code_id": row.id, "expires_at": row.expires_at,
-        "second_step_unlocked": unlocked,
-    })
+        "second_step_unlocked": unlocked, **({"by": admin.id} if agreement is not None and admin else {}),
+    }, agreement=agreement)
     # an admin's action on the account: a pending email change (maybe asked for by
     # whoever made the user call the helpdesk) and every other pending link die
     voided = void_pending_links(target.id, reason="one_time_code_issued", now=row.created_at)

@@ -3,7 +3,8 @@ and their members' roles.
 
 - ``service.py``: creating agreements, finding them by public id or
   organisation number, adding and removing members and merging their roles
-  (audited; a change of roles queues the "your roles have changed" email).
+  (audited in the agreement's log; a change of roles is told in the batched
+  "your roles have changed" email), and reading the agreement's audit log.
 - ``orgnr.py``: Norwegian organisation numbers (nine digits, mod-11 check
   digit); pure, no Flask.
 - ``invitations.py``: inviting someone by their email address to join an
@@ -11,7 +12,10 @@ and their members' roles.
   pages (blueprint ``agreements``).
 - ``console.py``: the agreement admins' members page (blueprint
   ``agreement_console``): members, roles, pending invitations, inviting,
-  revoking and removing; and the links to it on My details.
+  revoking and removing; the agreement's audit log; and the links to it on
+  My details. The one-time codes for members offered there are
+  ``admin/agreement_codes.py``'s (admin/ uses this package, never the other
+  way).
 - ``cli.py``: the ``visma-idp agreements`` commands (create, list,
   add-member, remove-member, members, invite).
 

@@ -1,9 +1,18 @@
-"""The agreement admins' console: the members page (blueprint ``agreement_console``).
+"""The agreement admins' console: the members page and the audit log (blueprint ``agreement_console``).
 
 - ``GET /agreements/<public_id>/members``: the agreement's name and
   organisation number, its members (email, name, roles; a role for one app
   names the app's id), the pending invitations and the "Invite a colleague"
-  form; per member a form to change roles and a "Remove" button.
+  form; per member a form to change roles and a "Remove" button, and "Issue
+  a one-time code" for the members the admin may give one (below);
+- ``GET /agreements/<public_id>/audit`` (``?before=<row id>``: older
+  rows): the agreement's audit log, newest first, 50 rows a page with
+  "Newer" and "Older": when (in the admin's time zone), what (a translated
+  label; an event without one is "Other event", never its raw name), whom it
+  was about, who did it (the email of ``by``; read for the whole page in one
+  statement) and the outcome. Only rows naming *this* agreement are read
+  (``service.audit_log``); details are never shown beyond the roles of a
+  change or an invitation (no row holds a secret);
 - ``POST /agreements/<public_id>/invitations``: invite an address
   (``invitations.invite``);
 - ``POST /agreements/<public_id>/invitations/<invitation_id>/revoke``:
@@ -12,6 +21,12 @@
   agreement-wide roles, or their roles in one app (``service.set_roles``);
 - ``POST /agreements/<public_id>/members/<sub>/remove``: end a membership
   (``service.remove_member``).
+
+A one-time code for a member is issued by ``admin/agreement_codes.py``
+(``POST /agreements/<public_id>/members/<sub>/one-time-code``), which uses
+:func:`as_admin` and :func:`not_found` of this module and tells it whom to
+offer the button for (:func:`offer_one_time_codes`): admin/ uses agreements/,
+never the other way (``tests/test_layers.py``).
 
 Rules:
 - who: a signed-in member of the agreement with the agreement-wide role
@@ -46,6 +61,7 @@ from typing import Any, NamedTuple
 
 from flask import Blueprint, redirect, render_template, request, session
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers import Response
 
@@ -56,7 +72,7 @@ from ..browser import signin
 from ..browser.sso import current_session
 from ..context import current_idp
 from ..errors import InvalidInput
-from ..storage import Agreement, SsoSession, db, queries
+from ..storage import Agreement, AuditEvent, SsoSession, User, db, queries
 from . import invitations, service
 
 bp = Blueprint("agreement_console", __name__)
@@ -67,6 +83,22 @@ MAX_ROLES = 50  # roles in one field
 _SEPARATORS = re.compile(r"[\s,;]+")
 
 Page = tuple[str, int] | Response
+
+# the events of an agreement's audit log, as its admins read them
+EVENT_LABELS = {
+    "agreement_created": _l("Company created"),
+    "agreement_member_added": _l("Member added"),
+    "agreement_member_removed": _l("Member removed"),
+    "agreement_roles_changed": _l("Roles changed"),
+    "agreement_invitation_sent": _l("Invitation sent"),
+    "agreement_invitation_revoked": _l("Invitation revoked"),
+    "agreement_invitation_accepted": _l("Invitation accepted"),
+    "user_created": _l("Account created from an invitation"),
+    "account_activated": _l("Account activated from an invitation"),
+    "one_time_code_issued": _l("One-time code issued"),
+    "one_time_code_refused": _l("One-time code refused"),
+}
+_OTHER_EVENT = _l("Other event")
 
 
 class Admin(NamedTuple):
@@ -88,7 +120,7 @@ class Refused(Exception):
 # -- who may use the page --------------------------------------------------------------
 
 
-def _not_found() -> tuple[str, int]:
+def not_found() -> tuple[str, int]:
     """The one page of everyone who may not manage the agreement (or of a target not in it)."""
     if request.method == "POST":
         db.session.rollback()  # nothing of a refused post stays
@@ -103,12 +135,12 @@ def _admin(public_id: str) -> Admin | Page:
     if sess is None:
         if request.method == "GET":  # the sign-in comes back here (when no app waits)
             state = signin.current()
-            state.next = idp.url("agreement_console.members", public_id=public_id).removeprefix(
-                idp.issuer_origin + idp.issuer_path)
+            state.next = idp.url(request.endpoint or "agreement_console.members", **(request.view_args or {})
+                                 ).removeprefix(idp.issuer_origin + idp.issuer_path)
         return redirect(idp.url("login.email"), 303 if request.method == "POST" else 302)
     agreement = service.find(public_id) if isinstance(public_id, str) and len(public_id) <= 36 else None
     if agreement is None or agreement.public_id != public_id or not invitations.may_invite(sess.user, agreement):
-        return _not_found()
+        return not_found()
     if not at_least(sess.acr, agreement.require_acr):
         if request.method == "POST":
             db.session.rollback()
@@ -118,7 +150,7 @@ def _admin(public_id: str) -> Admin | Page:
     return Admin(sess, agreement)
 
 
-def _as_admin(view: Callable[..., Page]) -> Callable[..., Page]:
+def as_admin(view: Callable[..., Page]) -> Callable[..., Page]:
     """The view runs for the agreement's signed-in admin only (``sess`` and
     ``agreement`` as its first arguments); anyone else gets :func:`_admin`'s answer."""
 
@@ -177,15 +209,36 @@ def _scopes(roles: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for client in [None, *apps]]
 
 
+# -- what admin/ adds to the page ----------------------------------------------------------
+
+CodeOffers = Callable[[User, list[User]], set[int]]
+_offers: dict[str, CodeOffers] = {}
+
+
+def offer_one_time_codes(offered: CodeOffers) -> None:
+    """Show "Issue a one-time code" on the members page for the members
+    ``offered(admin, members)`` names (their user ids); its form posts to
+    ``agreement_codes.issue``. ``admin/agreement_codes.py`` registers this at
+    start-up; without it the page offers no codes."""
+    _offers["codes"] = offered
+
+
+def _code_offers(user: User, members: list[User]) -> set[int]:
+    offered = _offers.get("codes")
+    return offered(user, members) if offered is not None and members else set()
+
+
 def _page(sess: SsoSession, agreement: Agreement, *, status: int = 200, refused: Refused | None = None,
           values: dict[str, str] | None = None) -> tuple[str, int]:
     user = sess.user
     zone = activity.user_zone(user)
     done = _done_message(session.pop(DONE_KEY, None), agreement) if status == 200 else None
     member_rows, invitation_rows = service.members(agreement), service.pending_invitations(agreement)
+    codes = _code_offers(user, [member for member, _row in member_rows])
     members = [
         {"sub": member.sub, "email": member.email, "name": member.name, "is_self": member.id == user.id,
-         "roles": [role_label(r) for r in _sorted_roles(row.roles)], "scopes": _scopes(row.roles)}
+         "roles": [role_label(r) for r in _sorted_roles(row.roles)], "scopes": _scopes(row.roles),
+         "code": member.id in codes and member.id != user.id}
         for member, row in member_rows
     ]
     pending = [
@@ -205,9 +258,72 @@ def _page(sess: SsoSession, agreement: Agreement, *, status: int = 200, refused:
 
 
 @bp.get("/agreements/<public_id>/members")
-@_as_admin
+@as_admin
 def members(sess: SsoSession, agreement: Agreement) -> Page:
     return _page(sess, agreement)
+
+
+# -- the audit log ---------------------------------------------------------------------------
+
+
+def event_label(event: str) -> str:
+    """The translated label of an event of the audit log ("Other event" for one without a label)."""
+    return str(EVENT_LABELS.get(event, _OTHER_EVENT))
+
+
+def _row_id(value: str | None) -> int | None:
+    """A row id from the URL (None: none, or not a number)."""
+    if not value or not value.isascii() or not value.isdigit() or len(value) > 18:
+        return None
+    return int(value)
+
+
+def _roles_of(row: AuditEvent) -> str | None:
+    """The roles a change of roles left, or an invitation offered (names of roles and apps only)."""
+    if row.event not in ("agreement_roles_changed", "agreement_invitation_sent") or not isinstance(row.details, dict):
+        return None
+    roles = row.details.get("roles")
+    if not isinstance(roles, list):
+        return None
+    labels = [role_label(r) for r in _sorted_roles([r for r in roles if isinstance(r, dict) and "role" in r])]
+    return ", ".join(labels) if labels else _("No roles")
+
+
+def _who(row: AuditEvent, actors: dict[int, str]) -> str | None:
+    """Who did it: the email of ``by`` (None: the row names nobody, as the operator's commands)."""
+    by = row.details.get("by") if isinstance(row.details, dict) else None
+    if not isinstance(by, int):
+        return None
+    return actors.get(by) or _("An account that no longer exists")
+
+
+@bp.get("/agreements/<public_id>/audit")
+@as_admin
+def audit_log(sess: SsoSession, agreement: Agreement) -> Page:
+    idp = current_idp()
+    before = _row_id(request.args.get("before"))
+    page = service.AUDIT_PAGE
+    rows = service.audit_log(agreement, limit=page + 1, before=before)
+    older = rows[page - 1].id if len(rows) > page else None
+    rows = rows[:page]
+    newer_url = None
+    if before is not None:
+        newer = service.audit_log_newer(agreement, before, limit=page)
+        newer_url = idp.url("agreement_console.audit_log", public_id=agreement.public_id, before=newer)
+    actors = service.audit_actors(rows)
+    zone = activity.user_zone(sess.user)
+    events = [
+        {"label": event_label(row.event), "when": activity.format_time(row.at, zone), "iso": activity.iso_time(row.at),
+         "subject": row.subject, "roles": _roles_of(row), "failed": row.outcome != "success",
+         "by": _who(row, actors)}
+        for row in rows
+    ]
+    return render_template(
+        "agreements/audit.html", user=sess.user, agreement=agreement, events=events, zone=activity.zone_name(zone),
+        newer_url=newer_url,
+        older_url=idp.url("agreement_console.audit_log", public_id=agreement.public_id, before=older)
+        if older is not None else None,
+    ), 200
 
 
 # -- reading a form ------------------------------------------------------------------------
@@ -248,7 +364,7 @@ def _refused(sess: SsoSession, agreement: Agreement, refused: Refused, values: d
 
 
 @bp.post("/agreements/<public_id>/invitations")
-@_as_admin
+@as_admin
 def invite(sess: SsoSession, agreement: Agreement) -> Page:
     typed = {"email": (request.form.get("email") or "")[:addresses.MAX_TYPED],
              "roles": (request.form.get("roles") or "")[:MAX_ROLES_TEXT],
@@ -278,23 +394,23 @@ def invite(sess: SsoSession, agreement: Agreement) -> Page:
 
 
 @bp.post("/agreements/<public_id>/invitations/<invitation_id>/revoke")
-@_as_admin
+@as_admin
 def revoke(sess: SsoSession, agreement: Agreement, invitation_id: str) -> Page:
     known = invitation_id.isascii() and invitation_id.isdigit() and len(invitation_id) <= 18
     row = service.invitation_of(agreement, int(invitation_id)) if known else None
     if row is None:
-        return _not_found()
+        return not_found()
     done = invitations.revoke(row, sess.user)
     db.session.commit()
     return _done(agreement, "revoked" if done else "revoked_already", "invitations", email=row.email)
 
 
 @bp.post("/agreements/<public_id>/members/<sub>/roles")
-@_as_admin
+@as_admin
 def set_roles(sess: SsoSession, agreement: Agreement, sub: str) -> Page:
     found = service.member_by_sub(agreement, sub)
     if found is None:
-        return _not_found()
+        return not_found()
     member, row = found
     new_app = request.form.get("form") == "new"
     typed_client = (request.form.get("client") or "").strip()[:128]
@@ -318,11 +434,11 @@ def set_roles(sess: SsoSession, agreement: Agreement, sub: str) -> Page:
 
 
 @bp.post("/agreements/<public_id>/members/<sub>/remove")
-@_as_admin
+@as_admin
 def remove(sess: SsoSession, agreement: Agreement, sub: str) -> Page:
     found = service.member_by_sub(agreement, sub)
     if found is None:
-        return _not_found()
+        return not_found()
     member = found[0]
     if member.id == sess.user.id:
         return _refused(sess, agreement, Refused(f"remove:{sub}", _(

@@ -20,7 +20,9 @@ Rules:
 - a person without an account (or with one never activated) makes it from
   the link (:func:`create_account`): a password under the policy, the email
   verified (the link proved the mailbox); they sign in afterwards as usual;
-- sending, accepting and revoking are audited; the caller commits.
+- sending, accepting and revoking are audited in the agreement's log (the
+  rows name the agreement, and who did it in ``by``), and so is the account
+  made or activated from the link; the caller commits.
 """
 
 from __future__ import annotations
@@ -118,7 +120,8 @@ def invite(agreement: Agreement, email: str, roles: Iterable[str] = (), *, invit
                    accept_url=idp.url("agreements.invitation", token=raw), days=LIFETIME // 86400)
     audit.record("agreement_invitation_sent", user_id=invited_by.id if invited_by is not None else None,
                  subject=address, details={"agreement": agreement.public_id, "invitation": row.id,
-                                           "roles": wanted, "replaced": replaced})
+                                           "roles": wanted, "replaced": replaced, **service.by_details(invited_by)},
+                 agreement=agreement.public_id)
     return row
 
 
@@ -137,7 +140,8 @@ def revoke(invitation: AgreementInvitation, by: User | None) -> bool:
         set_committed_value(invitation, "revoked_at", now)
         audit.record("agreement_invitation_revoked", user_id=by.id if by is not None else None,
                      subject=invitation.email,
-                     details={"agreement": invitation.agreement.public_id, "invitation": invitation.id})
+                     details={"agreement": invitation.agreement.public_id, "invitation": invitation.id,
+                              **service.by_details(by)}, agreement=invitation.agreement.public_id)
     return done
 
 
@@ -213,12 +217,13 @@ def accept(invitation: AgreementInvitation, user: User) -> None:
     agreement = invitation.agreement
     roles = invitation.roles or []
     if not roles:
-        service.add_member(agreement, user)
+        service.add_member(agreement, user, by=user)
     # add_member takes the roles of one app (or of every app) at a time
     for client_id, group in groupby(sorted(roles, key=lambda r: r.get("client") or ""), key=lambda r: r.get("client")):
-        service.add_member(agreement, user, [r["role"] for r in group], client_id=client_id)
+        service.add_member(agreement, user, [r["role"] for r in group], client_id=client_id, by=user)
     audit.record("agreement_invitation_accepted", user_id=user.id, subject=user.email,
-                 details={"agreement": agreement.public_id, "invitation": invitation.id})
+                 details={"agreement": agreement.public_id, "invitation": invitation.id, "by": user.id},
+                 agreement=agreement.public_id)
 
 
 def create_account(invitation: AgreementInvitation, name: str, password: str, repeated: str
@@ -250,9 +255,11 @@ def create_account(invitation: AgreementInvitation, name: str, password: str, re
     if created:
         db.session.add(user)
         db.session.flush()
-        audit.record("user_created", user_id=user.id, subject=user.email, details={"invitation": invitation.id})
+        audit.record("user_created", user_id=user.id, subject=user.email,
+                     details={"invitation": invitation.id, "by": user.id}, agreement=invitation.agreement.public_id)
     else:
         tokens.void(user.id, (tokens.ACTIVATION,), now=now)  # the Welcome link has nothing left to do
-        audit.record("account_activated", user_id=user.id, subject=user.email, details={"invitation": invitation.id})
+        audit.record("account_activated", user_id=user.id, subject=user.email,
+                     details={"invitation": invitation.id, "by": user.id}, agreement=invitation.agreement.public_id)
     accept(invitation, user)
     return user

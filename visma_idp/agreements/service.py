@@ -7,12 +7,20 @@ Rules:
   level its members must reach to work in it (``mfa`` or ``phr``);
 - a member has roles, each for every app of the agreement or for one app
   (client); role names are short words (letters, digits, ``_``, ``-``, ``:``);
-- adding, changing and removing are audited; a changed set of roles is told
-  to the person in the batched "your roles have changed" email
-  (``account/notifications.py``); the caller commits;
+- adding, changing and removing are audited, each row naming the agreement
+  (``audit.record(agreement=...)``) and who did it (``by``: an admin, the
+  person accepting an invitation; none for the operator's commands); a
+  changed set of roles is told to the person in the batched "your roles have
+  changed" email (``account/notifications.py``: changes within the window
+  join one mail, a role given and taken away again cancels out), a role in
+  one app named with the app's id (``approver (expense)``); the caller
+  commits;
 - the admin console (``console.py``) reads its lists here: one member, the
   pending invitations and one invitation, each looked up *within* one
-  agreement, so another agreement's member or invitation is never found.
+  agreement, so another agreement's member or invitation is never found;
+  and the agreement's audit log (:func:`audit_log`: only the rows naming
+  *this* agreement, newest first, a page at a time; the rows are
+  ``audit.py``'s to read) with the emails of who did what (:func:`audit_actors`).
 """
 
 from __future__ import annotations
@@ -28,17 +36,23 @@ from ..addresses import domain_name
 from ..assurance import ACR_MFA, ACR_PHISHING_RESISTANT
 from ..context import current_idp
 from ..errors import InvalidInput
-from ..storage import Agreement, AgreementInvitation, Membership, User, db, queries
+from ..storage import Agreement, AgreementInvitation, AuditEvent, Membership, User, db, queries
 from .orgnr import InvalidOrgNumber
 from .orgnr import parse as parse_org_number
 
 REQUIRE = {"mfa": ACR_MFA, "phr": ACR_PHISHING_RESISTANT}
 _ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_:.-]{0,63}")
+AUDIT_PAGE = 50  # rows of the audit log on one page
 
 
+def by_details(by: User | None) -> dict[str, Any]:
+    """The audit details naming who did it (nothing for the operator)."""
+    return {"by": by.id} if by is not None else {}
 
-def create(name: str, org_number: str, *, domains: Iterable[str] = (), require: str | None = None) -> Agreement:
-    """A new active agreement; the caller commits.
+
+def create(name: str, org_number: str, *, domains: Iterable[str] = (), require: str | None = None,
+           by: User | None = None) -> Agreement:
+    """A new active agreement (``by``: the person who made it, None for the operator); the caller commits.
 
     Raises:
         InvalidInput: no name, a bad or taken organisation number, a bad domain or level.
@@ -58,7 +72,8 @@ def create(name: str, org_number: str, *, domains: Iterable[str] = (), require: 
                     require_acr=REQUIRE[require] if require else None, created_at=current_idp().clock.now())
     db.session.add(row)
     db.session.flush()
-    audit.record("agreement_created", details={"agreement": row.public_id, "org_number": number})
+    audit.record("agreement_created", details={"agreement": row.public_id, "org_number": number, **by_details(by)},
+                 agreement=row.public_id)
     return row
 
 
@@ -112,6 +127,16 @@ def memberships_of(user_id: int) -> list[Membership]:
     return queries.memberships_of(user_id)
 
 
+def role_label(role: str, client_id: str | None) -> str:
+    """How the "your roles have changed" email names a role: ``approver``, or
+    ``approver (expense)`` for a role in one app (its client id)."""
+    return role if client_id is None else f"{role} ({client_id})"
+
+
+def _labels(pairs: Iterable[tuple[str, str | None]]) -> list[str]:
+    return sorted(role_label(role, client) for role, client in pairs)
+
+
 def _store_roles(row: Membership, pairs: set[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
     """Write (role, client) ``pairs`` to ``row`` in their stored order (by role, then app); return them so."""
     ordered = sorted(pairs, key=lambda r: (r[0], r[1] or ""))
@@ -119,10 +144,11 @@ def _store_roles(row: Membership, pairs: set[tuple[str, str | None]]) -> list[tu
     return ordered
 
 
-def add_member(agreement: Agreement, user: User, roles: Iterable[str] = (), *, client_id: str | None = None
-               ) -> Membership:
+def add_member(agreement: Agreement, user: User, roles: Iterable[str] = (), *, client_id: str | None = None,
+               by: User | None = None) -> Membership:
     """Make ``user`` a member of ``agreement`` with ``roles`` (for one app with
-    ``client_id``), or add those roles to their membership; the caller commits."""
+    ``client_id``), or add those roles to their membership (``by``: who did
+    it, None for the operator); the caller commits."""
     from ..account.notifications import roles_changed
 
     wanted = check_roles(roles, client_id)
@@ -132,16 +158,15 @@ def add_member(agreement: Agreement, user: User, roles: Iterable[str] = (), *, c
         row = Membership(agreement_id=agreement.id, user_id=user.id, roles=[], created_at=current_idp().clock.now())
         db.session.add(row)
         audit.record("agreement_member_added", user_id=user.id, subject=user.email,
-                     details={"agreement": agreement.public_id})
+                     details={"agreement": agreement.public_id, **by_details(by)}, agreement=agreement.public_id)
     else:
         before = {(r["role"], r.get("client")) for r in row.roles or []}
     merged = _store_roles(row, before | {(r["role"], r["client"]) for r in wanted})
-    added = sorted({r for r, _c in merged} - {r for r, _c in before})
     if set(merged) != before:
         audit.record("agreement_roles_changed", user_id=user.id, subject=user.email,
-                     details={"agreement": agreement.public_id, "roles": row.roles})
-        if added:
-            roles_changed(user, agreement=agreement.name, added=added, removed=[])
+                     details={"agreement": agreement.public_id, "roles": row.roles, **by_details(by)},
+                     agreement=agreement.public_id)
+        roles_changed(user, agreement=agreement, added=_labels(set(merged) - before), removed=[])
     db.session.flush()
     return row
 
@@ -156,12 +181,11 @@ def remove_member(agreement: Agreement, user: User, *, by: User | None = None) -
     row = membership(user.id, agreement.id)
     if row is None:
         return False
-    removed = sorted({r["role"] for r in row.roles or []})
+    removed = _labels((r["role"], r.get("client")) for r in row.roles or [])
     db.session.delete(row)
     audit.record("agreement_member_removed", user_id=user.id, subject=user.email,
-                 details={"agreement": agreement.public_id, **({"by": by.id} if by is not None else {})})
-    if removed:
-        roles_changed(user, agreement=agreement.name, added=[], removed=removed)
+                 details={"agreement": agreement.public_id, **by_details(by)}, agreement=agreement.public_id)
+    roles_changed(user, agreement=agreement, added=[], removed=removed)
     return True
 
 
@@ -191,15 +215,11 @@ def set_roles(agreement: Agreement, user: User, roles: Iterable[str], client_id:
     details: dict[str, Any] = {"agreement": agreement.public_id, "roles": row.roles}
     if client_id is not None:
         details["client"] = client_id
-    if by is not None:
-        details["by"] = by.id
-    audit.record("agreement_roles_changed", user_id=user.id, subject=user.email, details=details)
-
-    def label(role: str) -> str:
-        return role if client_id is None else f"{role} ({client_id})"
-
-    roles_changed(user, agreement=agreement.name, added=[label(r) for r in sorted(wanted - before)],
-                  removed=[label(r) for r in sorted(before - wanted)])
+    details.update(by_details(by))
+    audit.record("agreement_roles_changed", user_id=user.id, subject=user.email, details=details,
+                 agreement=agreement.public_id)
+    roles_changed(user, agreement=agreement, added=_labels((r, client_id) for r in wanted - before),
+                  removed=_labels((r, client_id) for r in before - wanted))
     db.session.flush()
     return True
 
@@ -230,3 +250,30 @@ def invitation_of(agreement: Agreement, invitation_id: int) -> AgreementInvitati
     """The invitation ``invitation_id`` when it is one to ``agreement`` (whatever its state)."""
     return db.session.scalar(select(AgreementInvitation).where(
         AgreementInvitation.id == invitation_id, AgreementInvitation.agreement_id == agreement.id))
+
+
+# -- the audit log -------------------------------------------------------------------------
+
+
+def audit_log(agreement: Agreement, *, limit: int = AUDIT_PAGE, before: int | None = None) -> list[AuditEvent]:
+    """The audit rows about ``agreement`` (and no other), newest first, at most
+    ``limit``; ``before``: only rows older than the row with that id (the next
+    page). One statement."""
+    return audit.events_of_agreement(agreement.public_id, limit=limit, before=before)
+
+
+def audit_log_newer(agreement: Agreement, before: int, *, limit: int = AUDIT_PAGE) -> int | None:
+    """The ``before`` of the page of ``limit`` rows just newer than the page
+    ``before`` starts (None: that page is the newest, asked for without ``before``)."""
+    return audit.newer_page_of_agreement(agreement.public_id, before, limit=limit)
+
+
+def audit_actors(rows: Iterable[AuditEvent]) -> dict[int, str]:
+    """The email of each person the rows name as who did it (``details["by"]``),
+    by user id, in one statement (none when no row names anyone; a deleted
+    account is missing)."""
+    ids = {row.details["by"] for row in rows
+           if isinstance(row.details, dict) and isinstance(row.details.get("by"), int)}
+    if not ids:
+        return {}
+    return dict(db.session.execute(select(User.id, User.email).where(User.id.in_(ids))).tuples().all())

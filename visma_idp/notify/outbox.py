@@ -228,8 +228,9 @@ def _failed(idp, row, attempts: int, exc: BaseException, report: DeliveryReport,
 
 
 def flush_notices(idp) -> int:
-    """Turn due profile-change batches into outbox messages, when that part
-    of the package exists (``visma_idp.account.notifications``)."""
+    """Turn due batched notices (profile changes, changes of roles) into
+    outbox messages, when that part of the package exists
+    (``visma_idp.account.notifications``)."""
     try:
         flush = importlib.import_module("visma_idp.account.notifications").flush_due_notices
     except (ImportError, AttributeError):

@@ -19,8 +19,8 @@ Where SQL lives (tests/test_layers.py checks this list against the code):
   statement *is* the rule (a conditional UPDATE that spends a link once,
   leases a message, counts a quota or a guess): single-use links in
   `account/tokens.py`, `account/sessions.py` (voiding them) and
-  `account/email_change.py` (its hourly quota); profile-change notices in
-  `account/notifications.py`; admin rights in `admin/rights.py`; audit
+  `account/email_change.py` (its hourly quota); profile-change and
+  role-change notices in `account/notifications.py`; admin rights in `admin/rights.py`; audit
   events in `audit.py`; factors and their codes in `factors/__init__.py`,
   `factors/totp.py`, `factors/sms.py`, `factors/webauthn.py`,
   `factors/recovery_codes.py` and `factors/admin_codes.py`; the mail and
@@ -69,6 +69,7 @@ from .models import (  # noqa: F401
     PasswordHistory,
     ProfileChangeNotice,
     RecoveryCode,
+    RoleChangeNotice,
     SeenJti,
     SigningKey,
     SmsCode,
