@@ -103,3 +103,83 @@ def test_grant_invite_users_as_the_docs_say(run):
     out = run("admin", "grant", "--email", "ola@example.no", "--right", "invite_users", "--domain", "example.no").stdout
     assert "ola@example.no holds invite_users for: example.no" in out
     assert "invite_users" in run("admin", "list").stdout
+
+
+# -- system admins and agreement roles --------------------------------------------------------------
+
+
+def test_grant_list_revoke_a_system_admin(run, make_app):
+    assert "ola@example.no is a system admin" in run("admin", "grant", "--email", "ola@example.no", "--system").stdout
+    listed = run("admin", "list").stdout
+    assert any(line.split()[:2] == ["ola@example.no", "system_admin"] for line in listed.splitlines())
+    app = make_app()
+    from visma_idp.admin import rights
+    from visma_idp.storage import queries
+
+    with app.app_context():
+        assert rights.is_system_admin(queries.user_by_email("ola@example.no"))
+        assert not rights.is_system_admin(queries.user_by_email("kari@example.no"))
+    out = run("admin", "revoke", "--email", "ola@example.no", "--system").stdout
+    assert "ola@example.no is no longer a system admin" in out
+    assert "system_admin" not in run("admin", "list").stdout
+    assert "was no system admin" in run("admin", "revoke", "--email", "ola@example.no", "--system").stdout
+    granted = [e for e in events(app, "admin_right_granted") if e.details["right"] == "system_admin"]
+    revoked = [e for e in events(app, "admin_right_revoked") if e.details["right"] == "system_admin"]
+    assert len(granted) == 1 and len(revoked) == 1 and granted[0].subject == "ola@example.no"
+
+
+def test_make_and_unmake_an_agreement_admin(run, make_app):
+    run("agreements", "create", "--name", "Nordlys Regnskap AS", "--org-number", "974760673")
+    run("clients", "create", "--client-id", "expense", "--redirect-uri", "https://rp.example.com/cb")
+    out = run("admin", "grant", "--email", "kari@example.no", "--agreement", "974760673", "--role", "admin",
+              "--role", "employee").stdout
+    assert "kari@example.no holds in Nordlys Regnskap AS (974760673): admin, employee" in out
+    out = run("admin", "grant", "--email", "kari@example.no", "--agreement", "974 760 673", "--role", "approver",
+              "--client", "expense").stdout
+    assert "approver (expense)" in out
+    listed = run("admin", "list").stdout
+    assert "agreement admins:" in listed
+    [row] = [line for line in listed.split("agreement admins:")[1].splitlines() if "kari@example.no" in line]
+    assert "Nordlys Regnskap AS" in row and "974760673" in row
+    app = make_app()
+    from visma_idp.agreements import invitations, service
+    from visma_idp.storage import queries
+
+    with app.app_context():
+        assert invitations.may_invite(queries.user_by_email("kari@example.no"), service.find("974760673"))
+    out = run("admin", "revoke", "--email", "kari@example.no", "--agreement", "974760673", "--role", "admin").stdout
+    assert "removed in Nordlys Regnskap AS (974760673): admin" in out
+    assert "agreement admins:" not in run("admin", "list").stdout
+    with app.app_context():
+        kari = queries.user_by_email("kari@example.no")
+        agreement = service.find("974760673")
+        assert not invitations.may_invite(kari, agreement)
+        assert service.membership(kari.id, agreement.id).roles == [  # the other roles stay
+            {"role": "approver", "client": "expense"}, {"role": "employee", "client": None}]
+    changed = events(app, "agreement_roles_changed")
+    assert len(changed) == 3 and all("by" not in e.details for e in changed)  # the operator did it
+    assert "no role (none held)" in run("admin", "revoke", "--email", "kari@example.no", "--agreement", "974760673",
+                                        "--role", "admin").stdout
+
+
+def test_the_new_options_refuse_bad_input(run):
+    run("agreements", "create", "--name", "Nordlys Regnskap AS", "--org-number", "974760673")
+    for args in (
+        ("admin", "grant", "--email", "ola@example.no"),  # nothing to grant
+        ("admin", "grant", "--email", "ola@example.no", "--system", "--domain", "example.no"),
+        ("admin", "grant", "--email", "ola@example.no", "--system", "--right", "invite_users", "--domain", "x.no"),
+        ("admin", "grant", "--email", "ola@example.no", "--agreement", "974760673"),  # no role
+        ("admin", "grant", "--email", "ola@example.no", "--right", "invite_users", "--domain", "x.no", "--role", "a"),
+        ("admin", "revoke", "--email", "ola@example.no", "--system", "--client", "expense"),
+        ("admin", "revoke", "--email", "ola@example.no", "--agreement", "974760673"),
+    ):
+        run(*args, expect=2)
+    assert "no agreement with the id or organisation number" in run(
+        "admin", "grant", "--email", "ola@example.no", "--agreement", "923609016", "--role", "admin", expect=1).stderr
+    assert "--client: no client" in run("admin", "grant", "--email", "ola@example.no", "--agreement", "974760673",
+                                        "--role", "approver", "--client", "nosuchapp", expect=1).stderr
+    assert "--role: a short word" in run("admin", "grant", "--email", "ola@example.no", "--agreement", "974760673",
+                                         "--role", "no/slash", expect=1).stderr
+    assert "is not a member" in run("admin", "revoke", "--email", "ola@example.no", "--agreement", "974760673",
+                                    "--role", "admin", expect=1).stderr
+    assert "no user with email" in run("admin", "grant", "--email", "ghost@example.no", "--system", expect=1).stderr

@@ -318,13 +318,6 @@ def rotate_keys(app: Flask) -> list[KeyRecord]:
     Returns:
         The new active keys, one per algorithm.
     """
-    from . import audit
-    from .storage import db
-
     idp = _idp(app)
     with app.app_context():
-        retired = [k.kid for k in idp.keys.list_all() if k.retired_at is None]
-        fresh = idp.keys.rotate()
-        audit.record("keys_rotated", details={"new": [k.kid for k in fresh], "retired": retired})
-        db.session.commit()
-        return [_key(row) for row in fresh]
+        return [_key(row) for row in idp.keys.rotate_audited()]

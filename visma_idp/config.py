@@ -8,8 +8,8 @@ They are parsed and validated once, at start-up; a wrong value raises
 
 Where they are declared: each package lists its own in its ``settings.py``
 (``oidc/``, ``login/``, ``password/``, ``factors/``, ``account/``,
-``notify/``), as rows of :class:`Setting` built with the parsers below and
-nothing else; this module holds the ones every part uses (:data:`CORE`) and
+``admin/``, ``federation/``, ``notify/``), as rows of :class:`Setting`
+built with the parsers below and nothing else; this module holds the ones every part uses (:data:`CORE`) and
 those of the top-level operations modules (:data:`OPERATIONS`), gathers them
 all in the fixed order of :data:`GROUPS`, and keeps the checks across
 settings in :func:`load_settings`. ``docs/configuration.md`` is generated
@@ -150,6 +150,7 @@ OPERATIONS: tuple[Setting, ...] = (
 # Each package declares its own settings in its settings.py; they import the
 # parsers above, so they are gathered only here, below those.
 from .account import settings as _account  # noqa: E402
+from .admin import settings as _admin  # noqa: E402
 from .factors import settings as _factors  # noqa: E402
 from .federation import settings as _federation  # noqa: E402
 from .login import settings as _login  # noqa: E402
@@ -165,6 +166,7 @@ GROUPS: tuple[tuple[str, tuple[Setting, ...]], ...] = (
     ("Passwords (`password/`)", _password.SETTINGS),
     ("Second factors (`factors/`)", _factors.SETTINGS),
     ("Account (`account/`)", _account.SETTINGS),
+    ("Administration (`admin/`)", _admin.SETTINGS),
     ("Upstream providers and national eID (`federation/`)", _federation.SETTINGS),
     ("Mail and text messages (`notify/`)", _notify.SETTINGS),
     ("Operations (`proxy.py`, `maintenance.py`)", OPERATIONS),

@@ -12,6 +12,11 @@ granted (``covers_all``); an upstream with no domains (a national eID or a
 button-only upstream) is never an admin's: the operator manages it with
 ``visma-idp upstreams`` (``admin/api.py``).
 
+One right is held without domains: ``system_admin`` (its row's ``domains``
+is ``[]``): the system admins' console (``admin/console.py``: agreements,
+clients, upstream providers, signing keys). :func:`is_system_admin` says
+whether someone holds it now.
+
 Rules:
 - a user's email domain is what follows the last ``@`` of their address; it
   matches a granted domain only when the two are equal, character for
@@ -23,6 +28,8 @@ Rules:
   ``xn--`` form); a non-ASCII email domain never matches;
 - only an active admin holds rights (a disabled, locked or pending account
   holds none), and nobody may issue a code for their own account;
+- ``system_admin`` is granted and revoked with no domains (giving one is
+  refused), every other right with at least one;
 - granting and revoking are audited (``admin_right_granted``,
   ``admin_right_revoked``); the caller commits.
 """
@@ -42,7 +49,9 @@ from .service import InvalidInput
 ISSUE_ONE_TIME_CODES = "issue_one_time_codes"
 INVITE_USERS = "invite_users"  # create (invite) users of the domains through the admin API
 MANAGE_UPSTREAMS = "manage_upstreams"  # add/list/remove upstreams serving only granted domains (admin API)
-RIGHTS = (ISSUE_ONE_TIME_CODES, INVITE_USERS, MANAGE_UPSTREAMS)
+RIGHTS = (ISSUE_ONE_TIME_CODES, INVITE_USERS, MANAGE_UPSTREAMS)  # the rights held for email domains
+SYSTEM_ADMIN = "system_admin"  # the system admins' console; held with no domains
+ALL_RIGHTS = (*RIGHTS, SYSTEM_ADMIN)
 
 def normalise_domain(value: str) -> str:
     """``"@Example.NO "`` -> ``"example.no"`` (``addresses.domain_name``: the one rule).
@@ -70,8 +79,20 @@ def _row(user: User, right: str) -> AdminRight | None:
 
 
 def _check_right(right: str) -> None:
-    if right not in RIGHTS:
-        raise InvalidInput(f"unknown right {right!r}; known: {', '.join(RIGHTS)}")
+    if right not in ALL_RIGHTS:
+        raise InvalidInput(f"unknown right {right!r}; known: {', '.join(ALL_RIGHTS)}")
+
+
+def is_system_admin(user: User | None) -> bool:
+    """Whether ``user`` is a system admin now: an active account holding ``system_admin``."""
+    return user is not None and user.status == "active" and _row(user, SYSTEM_ADMIN) is not None
+
+
+def system_admins() -> list[User]:
+    """The accounts holding ``system_admin`` (whatever their status), by email."""
+    return list(db.session.scalars(
+        select(User).join(AdminRight, AdminRight.user_id == User.id).where(AdminRight.right == SYSTEM_ADMIN)
+        .order_by(User.email)))
 
 
 def domains(user: User | None, right: str = ISSUE_ONE_TIME_CODES) -> list[str]:
@@ -109,15 +130,23 @@ def may_issue(admin: User | None, target: User) -> bool:
 
 
 def grant(user: User, right: str, new_domains: Iterable[str]) -> AdminRight:
-    """Give ``user`` the ``right`` for ``new_domains`` (added to any they hold). The caller commits.
+    """Give ``user`` the ``right`` for ``new_domains`` (added to any they hold);
+    ``system_admin`` with no domains. The caller commits.
 
     Raises:
-        InvalidInput: an unknown right, no domain, or a bad domain name.
+        InvalidInput: an unknown right, no domain (a domain for ``system_admin``),
+            or a bad domain name.
     """
     _check_right(right)
-    wanted = sorted({normalise_domain(d) for d in new_domains})
-    if not wanted:
-        raise InvalidInput("give at least one domain")
+    given = list(new_domains)
+    if right == SYSTEM_ADMIN:
+        if given:
+            raise InvalidInput(f"{SYSTEM_ADMIN} is held without domains")
+        wanted: list[str] = []
+    else:
+        wanted = sorted({normalise_domain(d) for d in given})
+        if not wanted:
+            raise InvalidInput("give at least one domain")
     row = _row(user, right)
     now = current_idp().clock.now()
     if row is None:
@@ -137,14 +166,23 @@ def grant(user: User, right: str, new_domains: Iterable[str]) -> AdminRight:
 
 def revoke(user: User, right: str, some_domains: Iterable[str] | None = None) -> list[str]:
     """Take ``right`` from ``user``: for ``some_domains`` only, or entirely when None.
-    Returns the domains that were taken away. The caller commits.
+    Returns the domains that were taken away (none for ``system_admin``,
+    which is taken entirely). The caller commits.
 
     Raises:
-        InvalidInput: an unknown right or a bad domain name.
+        InvalidInput: an unknown right, a bad domain name, or domains for ``system_admin``.
     """
     _check_right(right)
+    if right == SYSTEM_ADMIN and some_domains:
+        raise InvalidInput(f"{SYSTEM_ADMIN} is held without domains")
     row = _row(user, right)
     if row is None:
+        return []
+    if right == SYSTEM_ADMIN:
+        db.session.delete(row)
+        db.session.flush()
+        audit.record("admin_right_revoked", user_id=user.id, subject=user.email,
+                     details={"right": right, "removed": [], "domains": []})
         return []
     held = list(row.domains or [])
     if some_domains is None:

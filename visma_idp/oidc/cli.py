@@ -1,5 +1,6 @@
-"""The ``visma-idp clients`` and ``visma-idp keys`` commands: register and
-list relying parties, list and rotate the signing keys."""
+"""The ``visma-idp clients`` and ``visma-idp keys`` commands: register,
+list and change relying parties (and give one a new secret), list and
+rotate the signing keys."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ..errors import InvalidInput
 
 @click.group()
 def clients() -> None:
-    """Register and list relying parties (OIDC clients)."""
+    """Register, list and change relying parties (OIDC clients)."""
 
 
 def _read_jwks(path: str) -> dict[str, Any]:
@@ -61,6 +62,11 @@ def _read_jwks(path: str) -> dict[str, Any]:
 @click.option("--requires-agreement", is_flag=True,
               help="The app works only for people of an agreement (company): one without any sees a page saying "
                    "so and whom to ask.")
+@click.option("--backchannel-logout-uri",
+              help="Where the app wants logout tokens (OIDC Back-Channel Logout): an absolute https URL (http only "
+                   "on 127.0.0.1/localhost), no fragment. Stored and shown; logout tokens are not sent yet.")
+@click.option("--backchannel-logout-session-required", is_flag=True,
+              help="The app needs the sid claim in its logout tokens.")
 def clients_create(
     client_id: str,
     secret: str | None,
@@ -78,6 +84,8 @@ def clients_create(
     jwks_file: str | None,
     id_token_claims: bool | None,
     requires_agreement: bool,
+    backchannel_logout_uri: str | None,
+    backchannel_logout_session_required: bool,
 ) -> None:
     """Register a client and print it as JSON (a generated secret is shown only here)."""
     from ..storage import db
@@ -103,6 +111,8 @@ def clients_create(
             jwks=jwks,
             id_token_claims=id_token_claims,
             requires_agreement=requires_agreement,
+            backchannel_logout_uri=backchannel_logout_uri,
+            backchannel_logout_session_required=backchannel_logout_session_required,
         )
         db.session.commit()
         shown = created.secret if secret is None else None  # never echo a secret we were given
@@ -132,6 +142,74 @@ def clients_list(as_json: bool) -> None:
     )
 
 
+def _client(client_id: str):
+    from .registration import find_client
+
+    client = find_client(client_id)
+    if client is None:
+        raise InvalidInput(f"--client-id: no client {client_id!r} (see `visma-idp clients list`)")
+    return client
+
+
+@clients.command("rotate-secret")
+@click.option("--client-id", required=True, help="The client_id.")
+def clients_rotate_secret(client_id: str) -> None:
+    """Give a client a new random secret and print it once (it is stored only as a digest).
+
+    The old secret stops working at once on this node, on the others within
+    CLIENT_CACHE_SECONDS. A public or private_key_jwt client has no secret.
+    """
+    from ..storage import db
+    from .registration import rotate_secret
+
+    app = provider_app()
+    with app.app_context():
+        secret = rotate_secret(_client(client_id))
+        db.session.commit()
+    click.echo(f"new secret for {client_id}: {secret}")
+    click.echo("it is not shown again; the old secret no longer works", err=True)
+
+
+@clients.command("update")
+@click.option("--client-id", required=True, help="The client_id.")
+@click.option("--name", help="A new display name.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True,
+              help="Redirect URI (repeatable): the ones given replace all registered ones.")
+@click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True,
+              help="Post-logout redirect URI (repeatable): the ones given replace all registered ones.")
+@click.option("--no-post-logout-redirect-uris", is_flag=True, help="Remove every post-logout redirect URI.")
+@click.option("--backchannel-logout-uri", help="A new back-channel logout URI (https; not used yet).")
+@click.option("--no-backchannel-logout-uri", is_flag=True, help="Remove the back-channel logout URI.")
+@click.option("--backchannel-logout-session-required/--no-backchannel-logout-session-required", default=None,
+              help="Whether the app needs the sid claim in its logout tokens.")
+def clients_update(client_id: str, name: str | None, redirect_uris: tuple[str, ...],
+                   post_logout_redirect_uris: tuple[str, ...], no_post_logout_redirect_uris: bool,
+                   backchannel_logout_uri: str | None, no_backchannel_logout_uri: bool,
+                   backchannel_logout_session_required: bool | None) -> None:
+    """Change a client (what is not given stays) and print it as JSON (never its secret)."""
+    from ..storage import db
+    from .registration import UNSET, client_as_dict, update_client
+
+    if post_logout_redirect_uris and no_post_logout_redirect_uris:
+        raise InvalidInput("use either --post-logout-redirect-uri or --no-post-logout-redirect-uris, not both")
+    if backchannel_logout_uri is not None and no_backchannel_logout_uri:
+        raise InvalidInput("use either --backchannel-logout-uri or --no-backchannel-logout-uri, not both")
+    app = provider_app()
+    with app.app_context():
+        client = update_client(
+            _client(client_id),
+            name=name,
+            redirect_uris=list(redirect_uris) if redirect_uris else None,
+            post_logout_redirect_uris=[] if no_post_logout_redirect_uris else (
+                list(post_logout_redirect_uris) if post_logout_redirect_uris else None),
+            backchannel_logout_uri=None if no_backchannel_logout_uri else (
+                backchannel_logout_uri if backchannel_logout_uri is not None else UNSET),
+            backchannel_logout_session_required=backchannel_logout_session_required,
+        )
+        db.session.commit()
+        click.echo(json.dumps(client_as_dict(client), indent=2))
+
+
 @click.group()
 def keys() -> None:
     """List and rotate the signing keys."""
@@ -157,15 +235,9 @@ def keys_rotate() -> None:
 
     Retired public keys stay in /jwks until every token they signed has expired.
     """
-    from .. import audit
-    from ..storage import db
-
     app = provider_app()
     idp = app.extensions["visma_idp"]
     with app.app_context():
-        retired = [k.kid for k in idp.keys.list_all() if k.retired_at is None]
-        fresh = idp.keys.rotate()
-        audit.record("keys_rotated", details={"new": [k.kid for k in fresh], "retired": retired})
-        db.session.commit()
+        fresh = idp.keys.rotate_audited()
         for key in fresh:
             click.echo(f"{key.alg:<6} {key.kid} active")

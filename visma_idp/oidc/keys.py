@@ -132,6 +132,18 @@ class KeyStore:
         self.invalidate()
         return fresh
 
+    def rotate_audited(self) -> list[SigningKey]:
+        """:meth:`rotate` every algorithm now and audit it (``keys_rotated``:
+        the new kids and the retired ones); commits (``visma-idp keys rotate``
+        and the system admins' console)."""
+        from .. import audit
+
+        retired = [k.kid for k in self.list_all() if k.retired_at is None]
+        fresh = self.rotate()
+        audit.record("keys_rotated", details={"new": [k.kid for k in fresh], "retired": retired})
+        db.session.commit()
+        return fresh
+
     def publish_window(self) -> int:
         s = self.idp.settings
         return max(s["ID_TOKEN_LIFETIME"], s["ACCESS_TOKEN_LIFETIME"]) + 60
