@@ -67,6 +67,8 @@ RULES: list[tuple[str, str | Only, str]] = [
                           "the factors use it, never the other way"),
     ("account", "admin", "account/ owns its links (the Welcome email and resending it too); "
                          "the admin creates users through it, never the other way"),
+    ("agreements", "admin", "admin/ manages agreements (its API, its console, the one-time codes on an "
+                            "agreement's members page: admin/agreement_codes.py); agreements/ imports nothing of it"),
     ("factors", "admin", "a factor is the code and the way through the second step; who may issue an "
                          "admin's one-time code is admin/one_time_codes.py's"),
     ("federation", "admin", "upstream providers are managed through admin/ (the API) and the CLI; federation/ "

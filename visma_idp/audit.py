@@ -5,6 +5,15 @@ a line to the ``visma_idp.audit`` logger and sends the ``audit_event``
 signal. Callers commit with the change the event describes; events about
 refusals (failed logins, reuse detection) are committed by the view even
 though the request fails.
+
+Rules:
+- an event about an agreement names it (``agreement``: its public id, in a
+  column of its own), so the agreement's admins read its log without seeing
+  any other agreement's rows (:func:`events_of_agreement`); in such a row
+  ``details["by"]`` is the id of the person who did it (an admin, or the
+  invited person accepting), absent when the operator's command did;
+- details hold ids, names of roles and apps, reasons: never a secret (a code,
+  a link, a password).
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ import re
 from typing import Any
 
 from blinker import Namespace
-from flask import current_app, has_request_context, request
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import select
 
 from .context import current_idp
@@ -42,6 +51,14 @@ def client_ip() -> str | None:
     return request.remote_addr
 
 
+def act_as(*, user_id: int | None, client_id: str | None) -> None:
+    """Name who acts in this request (the admin API's caller): every row
+    recorded afterwards in it says so in its details (``by``: the person's
+    user id; ``via_client``: the client whose token was used), unless the
+    row names its own ``by``."""
+    g.audit_actor = (user_id, client_id)
+
+
 def record(
     event: str,
     *,
@@ -50,19 +67,27 @@ def record(
     subject: str | None = None,
     client_id: str | None = None,
     details: dict[str, Any] | None = None,
+    agreement: str | None = None,
 ) -> AuditEvent:
+    """Add the event's row (``agreement``: the public id of the agreement it is
+    about); the caller commits."""
     idp = current_idp()
+    acting = g.get("audit_actor") if has_request_context() else None
+    if acting:
+        by, via = acting
+        details = {**({"by": by} if by is not None else {}), **({"via_client": via} if via else {}), **(details or {})}
     ua = request.headers.get("User-Agent", "")[:400] if has_request_context() else None
     # subject and client_id may come straight from a request: cut them to their columns
     row = AuditEvent(
         at=idp.clock.now(), event=event, outcome=outcome, user_id=user_id,
         subject=subject[:320] if subject else subject, client_id=client_id[:128] if client_id else client_id,
-        ip=client_ip(), user_agent=ua, details=details or None,
+        ip=client_ip(), user_agent=ua, details=details or None, agreement=agreement[:36] if agreement else None,
     )
     db.session.add(row)
     log.info(
-        "%s outcome=%s user_id=%s subject=%s client_id=%s ip=%s details=%s",
+        "%s outcome=%s user_id=%s subject=%s client_id=%s ip=%s details=%s%s",
         event, outcome, user_id, _loggable(row.subject), _loggable(row.client_id), row.ip, details or {},
+        f" agreement={_loggable(row.agreement)}" if row.agreement else "",
     )
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     audit_event.send(app, event=row)
@@ -75,3 +100,21 @@ def events_of_user(user_id: int, *, events: list[str], limit: int) -> list[Audit
         select(AuditEvent).where(AuditEvent.user_id == user_id, AuditEvent.event.in_(events))
         .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(limit)
     ))
+
+
+def events_of_agreement(agreement: str, *, limit: int, before: int | None = None) -> list[AuditEvent]:
+    """The events about the agreement whose public id is ``agreement``, newest
+    (highest id) first, at most ``limit``; with ``before``, only rows with a
+    smaller id (the next page). One statement, on the index (agreement, id)."""
+    query = select(AuditEvent).where(AuditEvent.agreement == agreement)
+    if before is not None:
+        query = query.where(AuditEvent.id < before)
+    return list(db.session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit)))
+
+
+def newer_page_of_agreement(agreement: str, before: int, *, limit: int) -> int | None:
+    """The ``before`` of the page of ``limit`` events just newer than the page
+    that starts below ``before`` (None: that newer page is the newest one)."""
+    return db.session.scalar(
+        select(AuditEvent.id).where(AuditEvent.agreement == agreement, AuditEvent.id >= before)
+        .order_by(AuditEvent.id).offset(limit).limit(1))

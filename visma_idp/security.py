@@ -47,7 +47,8 @@ def install_security(app, idp) -> None:
     def _check_origin():
         # A browser form post must come from our own origin; protocol
         # endpoints (token, introspection, authorize by POST) are exempt.
-        if request.method != "POST" or request.endpoint in _CROSS_ORIGIN_POST:
+        if (request.method != "POST" or request.endpoint in _CROSS_ORIGIN_POST
+                or request.blueprint in _BEARER_ONLY_BLUEPRINTS):
             return None
         origin = request.headers.get("Origin")
         if origin and origin != "null" and origin != idp.issuer_origin:
@@ -129,5 +130,6 @@ def _csp(script: str, form_action: str) -> str:
 
 _CROSS_ORIGIN_POST = {
     "oidc.authorize", "oidc.token", "oidc.introspect", "oidc.revoke", "oidc.userinfo", "oidc.end_session",
-    "admin_api.create_one_time_code", "admin_api.invite_user", "admin_api.create_upstream",  # bearer token only, no cookies (admin/api.py)
 }
+# the admin REST API: bearer tokens only, no cookies (admin/bearer.py)
+_BEARER_ONLY_BLUEPRINTS = {"admin_api", "admin_agreements_api", "admin_system_api"}

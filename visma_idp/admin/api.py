@@ -72,11 +72,13 @@ Rules:
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Response, request
 from flask_babel import gettext as _
+from flask_openapi3 import APIBlueprint, Tag
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
@@ -85,54 +87,99 @@ from ..config import LOCALES, is_loopback_issuer
 from ..context import current_idp
 from ..errors import InvalidInput
 from ..federation import upstreams
-from ..oidc.server import find_token
 from ..storage import Upstream, User, db
-from . import one_time_codes, rights
+from . import bearer, one_time_codes, rights
+from .bearer import Problem
 
-bp = Blueprint("admin_api", __name__)
+TAG = Tag(name="users and upstreams", description="Users, one-time codes and upstream providers")
+bp = APIBlueprint("admin_api", __name__, abp_tags=[TAG], abp_security=[{"bearer": []}])
+ERRORS: dict[Any, Any] = {400: Problem, 401: Problem, 403: Problem}
 
-SCOPE = "idp:admin"
-REALM = "visma_idp admin"
+SCOPE = bearer.SCOPE
 MAX_BODY = 4096
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-
-def _json(status: int, body: dict, headers: dict[str, str] | None = None):
-    resp = jsonify(body)
-    resp.status_code = status
-    resp.headers.update(NO_STORE)
-    if headers:
-        resp.headers.update(headers)
-    return resp
+NO_STORE = bearer.NO_STORE
+_json = bearer.json_answer
+_token_user = bearer.token_user
 
 
 def _error(status: int, error: str, message: str):
-    return _json(status, {"error": error, "message": message})
+    return bearer.error(status, error, message)
 
 
-def _bearer_error(status: int, error: str | None, message: str, *, scope: bool = False):
-    value = f'Bearer realm="{REALM}"'
-    if error:
-        value += f', error="{error}"'
-    if scope:
-        value += f', scope="{SCOPE}"'
-    return _json(status, {"error": error or "unauthorized", "message": message}, {"WWW-Authenticate": value})
+def _checked_here(**models: type[BaseModel]):
+    """The view checks its request itself (its rules and audit rows predate
+    the schema): ``models`` (``body=``, ``path=``) are for the document only."""
+
+    def mark(view):
+        view.__delay_validate_request__ = True  # flask-openapi3 then passes the URL's values only
+        view.__annotations__ = {**view.__annotations__, **models}
+        return view
+
+    return mark
 
 
-def _token_user():
-    """(user, None) for a usable admin token, else (None, error response)."""
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() != "bearer " or not header[7:].strip():
-        return None, _bearer_error(401, None, _("Send an access token: Authorization: Bearer <token>."))
-    info = find_token(current_idp(), header[7:].strip(), "access_token")
-    row = info.get("_row") if info else None
-    if (info is None or info.get("token_type") != "Bearer" or row is None or row.kind != "access"
-            or row.user is None or row.user.status != "active" or row.user.sub != info.get("sub")):
-        return None, _bearer_error(401, "invalid_token", _("The access token is invalid or expired."))
-    if SCOPE not in str(info.get("scope") or "").split():
-        return None, _bearer_error(403, "insufficient_scope",
-                                   _("The access token lacks the scope %(scope)s.", scope=SCOPE), scope=True)
-    return row.user, None
+class OneTimeCodeIn(BaseModel):
+    email: str = Field(max_length=320, description="The user's email address")
+
+
+class OneTimeCodeOut(BaseModel):
+    code: str
+    expires_at: int = Field(description="Seconds since the epoch")
+    email: str
+
+
+class UserIn(BaseModel):
+    email: str = Field(max_length=320)
+    name: str = Field(min_length=1, max_length=200)
+    given_name: str | None = Field(None, max_length=100)
+    family_name: str | None = Field(None, max_length=100)
+    locale: Literal[LOCALES] | None = None  # type: ignore[valid-type]
+
+
+class UserOut(BaseModel):
+    sub: str
+    email: str
+    status: str
+
+
+class UpstreamIn(BaseModel):
+    """The options of ``visma-idp upstreams add``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64)
+    client_id: str = Field(min_length=1, max_length=255)
+    display_name: str | None = Field(None, max_length=100)
+    issuer: str | None = Field(None, max_length=500)
+    discovery_url: str | None = Field(None, max_length=500)
+    client_secret: str | None = Field(None, max_length=1000)
+    private_key_jwt: bool = False
+    client_secret_post: bool = False
+    scopes: list[str] = Field([], max_length=50)
+    acr_values: list[str] = Field([], max_length=50)
+    claim_map: dict[Literal["sub", "email", "email_verified", "name"], str] = {}
+    domains: list[str] = Field([], max_length=50)
+    tenants: list[str] = Field([], max_length=50)
+    id_token_alg: str | None = Field(None, max_length=16)
+    acr: str | None = Field(None, max_length=100)
+    trust_amr: bool = False
+    create_accounts: bool = False
+    link_by_proof: bool = True
+    trust_email: bool = False
+    national_id_claim: str | None = Field(None, max_length=64)
+    test_environment: bool = False
+
+
+class UpstreamOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class UpstreamList(BaseModel):
+    upstreams: list[UpstreamOut]
+
+
+class UpstreamPath(BaseModel):
+    name: str = Field(max_length=64)
 
 
 def _admin_request(limit: int = MAX_BODY):
@@ -148,12 +195,14 @@ def _admin_request(limit: int = MAX_BODY):
     return admin, body, None
 
 
-@bp.post("/admin/api/one-time-codes")
+@bp.post("/admin/api/one-time-codes", summary="A one-time code for a user who lost their second factor",
+         responses={201: OneTimeCodeOut, 404: Problem, 409: Problem, **ERRORS})
+@_checked_here(body=OneTimeCodeIn)
 def create_one_time_code():
-    admin, body, refused = _admin_request()
+    admin, sent, refused = _admin_request()
     if refused is not None:
         return refused
-    email = body.get("email") if isinstance(body, dict) else None
+    email = sent.get("email") if isinstance(sent, dict) else None
     if not isinstance(email, str):
         return _error(400, "invalid_request",
                       _('Send a JSON object with the user\'s email address: {"email": "name@example.no"}.'))
@@ -169,19 +218,21 @@ def create_one_time_code():
 INVITE_FIELDS = ("given_name", "family_name", "locale")
 
 
-@bp.post("/admin/api/users")
+@bp.post("/admin/api/users", summary="Invite a user (a pending account and the Welcome email)",
+         responses={201: UserOut, 409: Problem, **ERRORS})
+@_checked_here(body=UserIn)
 def invite_user():
     from .. import audit
     from . import rights
     from .service import InvalidInput
     from .service import invite_user as invite
 
-    admin, body, refused = _admin_request()
+    admin, sent, refused = _admin_request()
     if refused is not None:
         return refused
-    email = body.get("email") if isinstance(body, dict) else None
-    name = body.get("name") if isinstance(body, dict) else None
-    extra = {k: body.get(k) for k in INVITE_FIELDS if isinstance(body, dict) and body.get(k) is not None}
+    email = sent.get("email") if isinstance(sent, dict) else None
+    name = sent.get("name") if isinstance(sent, dict) else None
+    extra = {k: sent.get(k) for k in INVITE_FIELDS if isinstance(sent, dict) and sent.get(k) is not None}
     if (not isinstance(email, str) or not isinstance(name, str) or not 0 < len(name) <= 200
             or any(not isinstance(v, str) or len(v) > 100 for v in extra.values())
             or extra.get("locale", "en") not in LOCALES):
@@ -338,7 +389,9 @@ def _no_right(admin: User, action: str, upstream: object = None):
                    "no_right", upstream)
 
 
-@bp.get("/admin/api/upstreams")
+@bp.get("/admin/api/upstreams", summary="The upstream providers the caller manages",
+        responses={200: UpstreamList, **ERRORS})
+@_checked_here()
 def list_upstreams():
     admin, refused = _token_user()
     if refused is not None:
@@ -348,19 +401,21 @@ def list_upstreams():
     return _json(200, {"upstreams": [upstreams.as_dict(row) for row in upstreams.all_upstreams() if _mine(admin, row)]})
 
 
-@bp.post("/admin/api/upstreams")
+@bp.post("/admin/api/upstreams", summary="Add an upstream provider (its discovery document is fetched at once)",
+         responses={201: UpstreamOut, 409: Problem, **ERRORS})
+@_checked_here(body=UpstreamIn)
 def create_upstream():
-    admin, body, refused = _admin_request(UPSTREAMS_BODY)
+    admin, sent, refused = _admin_request(UPSTREAMS_BODY)
     if refused is not None:
         return refused
-    name = body.get("name") if isinstance(body, dict) else None
+    name = sent.get("name") if isinstance(sent, dict) else None
     if not rights.holds(admin, rights.MANAGE_UPSTREAMS):
         return _no_right(admin, "add", name)
-    if not isinstance(body, dict):
+    if not isinstance(sent, dict):
         return _refuse(admin, "add", 400, "invalid_request",
                        _("Send a JSON object with the upstream provider's settings."), "bad_body")
     try:
-        spec = _upstream_spec(body)
+        spec = _upstream_spec(sent)
     except _BadField as exc:
         return _refuse(admin, "add", 400, "invalid_request",
                        _("The field %(field)s is missing or not valid.", field=exc.field), "bad_field", name,
@@ -403,7 +458,9 @@ def create_upstream():
     return _json(201, upstreams.as_dict(row))
 
 
-@bp.delete("/admin/api/upstreams/<name>")
+@bp.delete("/admin/api/upstreams/<name>", summary="Remove an upstream provider",
+           responses={204: None, 404: Problem, **ERRORS})
+@_checked_here(path=UpstreamPath)
 def remove_upstream(name: str):
     admin, refused = _token_user()
     if refused is not None:

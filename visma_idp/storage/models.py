@@ -13,6 +13,7 @@ from typing import Any, Self
 from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import false as sql_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from ..crypto import Secrets
@@ -191,6 +192,10 @@ class Client(ClientRules, db.Model):  # type: ignore[name-defined]
     # the app works only for people of an agreement: one without any sees a page saying so
     requires_agreement: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    # OIDC Back-Channel Logout 1.0: where to send logout tokens (stored and shown; not sent yet)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                                      server_default=sql_false())
 
 
 @dataclass(frozen=True)
@@ -364,6 +369,10 @@ class SigningKey(db.Model):  # type: ignore[name-defined]
 
 
 class AuditEvent(db.Model):  # type: ignore[name-defined]
+    """A security event (``audit.py``). ``agreement``: the public id of the
+    agreement the event is about (its admins' audit log reads the rows by it,
+    newest first: the index is on the agreement and the row id), else None."""
+
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -376,6 +385,9 @@ class AuditEvent(db.Model):  # type: ignore[name-defined]
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(400))
     details: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    agreement: Mapped[str | None] = mapped_column(String(36))
+
+    __table_args__ = (Index("ix_audit_events_agreement", "agreement", "id"),)
 
 
 class SeenJti(db.Model):  # type: ignore[name-defined]
@@ -485,6 +497,28 @@ class ProfileChangeNotice(db.Model):  # type: ignore[name-defined]
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     fields: Mapped[list[str]] = mapped_column(Json, default=list)
+    first_at: Mapped[int] = mapped_column(BigInteger)
+    due_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    sent_at: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class RoleChangeNotice(db.Model):  # type: ignore[name-defined]
+    """Changes of one user's roles in one agreement waiting to be told in one
+    email (``account/notifications.py``): ``agreement`` is the agreement's
+    public id and ``agreement_name`` its name for the message; ``added`` and
+    ``removed`` the role labels, as the net change since ``first_at``. Changes
+    until ``due_at`` join it; the mail worker turns a due notice into one
+    "your roles have changed" message (none when the net change is nothing)."""
+
+    __tablename__ = "role_change_notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE", name="fk_role_change_notices_user"), index=True)
+    agreement: Mapped[str] = mapped_column(String(36))
+    agreement_name: Mapped[str] = mapped_column(String(200))
+    added: Mapped[list[str]] = mapped_column(Json, default=list)
+    removed: Mapped[list[str]] = mapped_column(Json, default=list)
     first_at: Mapped[int] = mapped_column(BigInteger)
     due_at: Mapped[int] = mapped_column(BigInteger, index=True)
     sent_at: Mapped[int | None] = mapped_column(BigInteger)
