@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from blinker import Namespace
@@ -51,12 +53,26 @@ def client_ip() -> str | None:
     return request.remote_addr
 
 
-def act_as(*, user_id: int | None, client_id: str | None) -> None:
-    """Name who acts in this request (the admin API's caller): every row
-    recorded afterwards in it says so in its details (``by``: the person's
-    user id; ``via_client``: the client whose token was used), unless the
-    row names its own ``by``."""
-    g.audit_actor = (user_id, client_id)
+def act_as(*, by: int | None, via_client: str | None = None, via: str | None = None) -> None:
+    """Name who acts in the rest of this request (an admin on the console or
+    the admin API's caller): every row recorded afterwards says so in its
+    details (``by``: the person's user id; ``via_client``: the client whose
+    token was used; ``via``: where, like ``admin_console``), unless the row
+    names its own. Kept in the request's ``g``: another request's rows,
+    recorded meanwhile in another thread, are never stamped."""
+    g.audit_actor = {key: value for key, value in (("by", by), ("via_client", via_client), ("via", via))
+                     if value is not None}
+
+
+@contextmanager
+def acting(*, by: int | None, via_client: str | None = None, via: str | None = None) -> Iterator[None]:
+    """:func:`act_as` for the rows recorded inside the block only."""
+    before = g.get("audit_actor")
+    act_as(by=by, via_client=via_client, via=via)
+    try:
+        yield
+    finally:
+        g.audit_actor = before
 
 
 def record(
@@ -72,10 +88,9 @@ def record(
     """Add the event's row (``agreement``: the public id of the agreement it is
     about); the caller commits."""
     idp = current_idp()
-    acting = g.get("audit_actor") if has_request_context() else None
-    if acting:
-        by, via = acting
-        details = {**({"by": by} if by is not None else {}), **({"via_client": via} if via else {}), **(details or {})}
+    actor = g.get("audit_actor") if has_request_context() else None
+    if actor:
+        details = {**actor, **(details or {})}
     ua = request.headers.get("User-Agent", "")[:400] if has_request_context() else None
     # subject and client_id may come straight from a request: cut them to their columns
     row = AuditEvent(

@@ -41,7 +41,7 @@ def test_a_system_admin_lists_every_agreement_an_agreement_admin_only_theirs(cli
     assert [a["org_number"] for a in resp.get_json()["agreements"]] == [ORG_A, ORG_B]
     mine = client.get(API, headers=bearer(token(ADMIN_A))).get_json()["agreements"]
     assert [(a["id"], a["name"], a["domains"]) for a in mine] == [(world["a"], "Acme AS", ["acme.no"])]
-    assert client.get(API, headers=bearer(token(PLAIN))).get_json() == {"agreements": []}
+    assert client.get(API, headers=bearer(token(PLAIN))).get_json() == {"agreements": [], "total": 0}
     found = client.get(API, query_string={"q": "bet"}, headers=bearer(token(SYS))).get_json()["agreements"]
     assert [a["org_number"] for a in found] == [ORG_B]
 
@@ -274,3 +274,33 @@ def test_a_change_over_the_api_names_the_service_or_the_admin_in_the_audit(app, 
 
     with app.app_context():
         assert by_person["by"] == queries.user_by_email(SYS).id and by_person["via_client"] == "admin-tool"
+
+
+def test_a_system_admin_changes_the_level_domains_and_status(app, client, world, token):
+    url = f"{API}/{world['b']}"
+    resp = client.patch(url, json={"require": "mfa", "domains": ["beta.no"]}, headers=bearer(token(SYS)))
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    assert resp.get_json()["require"] == "mfa" and resp.get_json()["domains"] == ["beta.no"]
+    assert client.patch(url, json={"require": None}, headers=bearer(token(SYS))).get_json()["require"] is None
+    closed = client.patch(url, json={"status": "closed"}, headers=bearer(token(SYS)))
+    assert closed.get_json()["status"] == "closed"
+    # B's own admin may not change it (403), and no longer sees the closed agreement at all (404)
+    assert client.patch(f"{API}/{world['a']}", json={"status": "closed"},
+                        headers=bearer(token(ADMIN_A))).status_code == 403
+    assert client.get(url, headers=bearer(token(ADMIN_B))).status_code == 404
+    assert client.patch(url, json={"domains": ["*.beta.no"]}, headers=bearer(token(SYS))).status_code == 400
+    assert [e.event for e in events(app, "agreement_closed")] == ["agreement_closed"]
+
+
+@pytest.mark.parametrize(("q", "found"), [("acme", [ORG_A]), ("ACME.NO", [ORG_A]), ("9236", [ORG_B]),
+                                          ("%", []), ("_", []), ("\\", []), ("", [ORG_A, ORG_B])])
+def test_the_search_runs_in_the_database_and_takes_wildcards_literally(client, world, token, q, found):
+    resp = client.get(API, query_string={"q": q}, headers=bearer(token(SYS)))
+    assert resp.status_code == 200
+    assert [a["org_number"] for a in resp.get_json()["agreements"]] == found
+    assert resp.get_json()["total"] == len(found)
+
+
+def test_the_list_is_cut_at_the_limit_and_says_how_many_there_are(client, world, token):
+    resp = client.get(API, query_string={"limit": 1}, headers=bearer(token(SYS))).get_json()
+    assert len(resp["agreements"]) == 1 and resp["total"] == 2

@@ -666,3 +666,15 @@ def test_only_the_admins_own_rows_are_stamped(app):
     assert mine.details == {"by": 42, "via": "admin_console", "changed": ["name"]}
     assert kept.details == {"by": 7, "via": "admin_console"}  # a service's own by stays
     assert other["row"].details == {"amr": ["pwd"]}
+
+
+def test_a_system_admin_at_the_level_manages_an_agreements_members_page(app, idp, world, root):
+    """Not its admin, yet the members and audit pages open for them; a password-only session of a system
+    admin (Eva) gets the same 404 as anyone else, so the console's level cannot be stepped around."""
+    for page in ("members", "audit"):
+        assert root.get(f"/agreements/{world['A']}/{page}").status_code == 200
+    assert BERIT in root.get(f"/agreements/{world['A']}/members").text
+    eva = password_browser(app, EVA)
+    assert eva.get(f"/agreements/{world['A']}/members").status_code == 404
+    per = mfa_browser(app, idp, world, PER)
+    assert per.get(f"/agreements/{world['A']}/members").status_code == 404

@@ -1,6 +1,6 @@
 """Administration: users and admin rights (``service.py``, ``rights.py``),
 the admin pages (``views.py``), the system admins' console (``console.py``,
-with the agreement changes of ``system.py``), the admin REST API (``bearer.py``:
+with the agreement changes of ``agreements/service.py``), the admin REST API (``bearer.py``:
 who calls; ``api.py``: users, codes and upstreams; ``agreements_api.py``;
 ``system_api.py``: clients and keys) with its OpenAPI document
 (``openapi.py``), and the commands behind them (``cli.py``)."""

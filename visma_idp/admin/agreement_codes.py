@@ -108,6 +108,10 @@ bp.register_error_handler(CSRFError, console.csrf_error)
 
 
 def init_app(app: Flask, idp: IdentityProvider) -> None:
-    """Register the post, and offer the button on the members page."""
+    """Register the post, offer the button on the members page, and let
+    system admins (at the console's level) manage every agreement's pages."""
     idp.register_blueprints(app, bp)
     console.offer_one_time_codes(offered)
+    from .console import system_admin_at_level
+
+    console.manage_every_agreement("system_admins", system_admin_at_level)

@@ -11,6 +11,7 @@ level (``require``).
   lists what the caller may manage; ``POST /agreements`` creates one (system
   only);
 - ``GET /agreements/{agreement}`` (the public id or the organisation number);
+  ``PATCH`` changes its required level, domains or status (system only);
 - ``GET /agreements/{agreement}/members``;
   ``PUT /agreements/{agreement}/members/{sub}/roles`` replaces a member's
   agreement-wide roles, or with ``client`` their roles in one app (a real
@@ -64,7 +65,6 @@ RoleName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_:.-]{0,63}$",
                                 description="A short word: letters, digits and _ - : .")]
 ClientId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Level = Literal["mfa", "phr"]
-LEVEL_OF = {acr: name for name, acr in service.REQUIRE.items()}
 
 ERRORS: dict[Any, Any] = {400: Problem, 401: Problem, 403: Problem, 404: Problem}
 
@@ -87,7 +87,8 @@ class InvitationPath(AgreementPath):
 
 class ListQuery(Strict):
     q: str | None = Field(None, max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$",
-                          description="Part of the name, or the organisation number")
+                          description="Part of the name or of a domain, digits of the organisation number, or the id")
+    limit: int = Field(200, ge=1, le=1000, description="At most this many (by name); total says how many in all")
 
 
 class AuditQuery(Strict):
@@ -111,6 +112,7 @@ class AgreementOut(BaseModel):
 
 class AgreementList(BaseModel):
     agreements: list[AgreementOut]
+    total: int
 
 
 class AgreementIn(Strict):
@@ -118,6 +120,12 @@ class AgreementIn(Strict):
     org_number: str = Field(pattern=r"^[0-9 ]{9,11}$", description="Nine digits with the mod-11 check digit")
     domains: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}$")]] = Field([], max_length=50)
     require: Level | None = None
+
+
+class AgreementPatch(Strict):
+    require: Level | None = Field(None, description="The level its members must reach; null: none")
+    domains: list[Annotated[str, Field(pattern=r"^[A-Za-z0-9.-]{1,253}$")]] | None = Field(None, max_length=50)
+    status: Literal["active", "closed"] | None = Field(None, description="closed: out of use at once; active: reopened")
 
 
 class MemberOut(BaseModel):
@@ -177,7 +185,7 @@ class OneTimeCode(BaseModel):
 
 def _agreement_out(row: Agreement) -> dict:
     return {"id": row.public_id, "name": row.name, "org_number": row.org_number, "domains": list(row.domains or []),
-            "status": row.status, "require": LEVEL_OF.get(row.require_acr or "")}
+            "status": row.status, "require": service.require_of(row)}
 
 
 def _roles(roles: list[dict]) -> list[dict]:
@@ -230,17 +238,14 @@ def _known_client(client_id: str | None):
 def list_agreements(query: ListQuery):
     who = current_actor()
     if who.system(AGREEMENTS):
-        rows = service.all_agreements()
-    elif who.user is not None:
-        rows = sorted((m.agreement for m in service.memberships_of(who.user.id)
-                       if invitations.may_invite(who.user, m.agreement)), key=lambda row: row.name)
+        rows, total = service.search(query.q or "", limit=query.limit)
     else:
-        rows = []
-    if query.q:
-        needle = query.q.casefold()
-        digits = "".join(query.q.split())
-        rows = [row for row in rows if needle in row.name.casefold() or digits == row.org_number]
-    return json_answer(200, {"agreements": [_agreement_out(row) for row in rows]})
+        mine = sorted((m.agreement for m in service.memberships_of(who.user.id)
+                       if invitations.may_invite(who.user, m.agreement)), key=lambda row: row.name) \
+            if who.user is not None else []
+        found = [row for row in mine if not query.q or service.matches(row, query.q)]
+        rows, total = found[:query.limit], len(found)
+    return json_answer(200, {"agreements": [_agreement_out(row) for row in rows], "total": total})
 
 
 @bp.post("/admin/api/agreements", summary="Create an agreement (system admins)",
@@ -267,6 +272,31 @@ def get_agreement(path: AgreementPath):
     agreement, refused = _agreement(path)
     if refused is not None:
         return refused
+    return json_answer(200, _agreement_out(agreement))
+
+
+@bp.patch("/admin/api/agreements/<agreement>", summary="Change an agreement's level, domains or status (system admins)",
+          responses={200: AgreementOut, **ERRORS})
+def update_agreement(path: AgreementPath, body: AgreementPatch):
+    agreement = service.find(path.agreement)
+    if agreement is None or path.agreement not in (agreement.public_id, agreement.org_number) \
+            or not current_actor().system(AGREEMENTS):
+        return _not_found() if agreement is None or not _manages(agreement) else error(
+            403, "forbidden", _("Only a system admin may change an agreement's settings."))
+    who = current_actor().user
+    try:
+        if "require" in body.model_fields_set or body.domains is not None:
+            service.update_agreement(
+                agreement, by=who,
+                require=body.require if "require" in body.model_fields_set else service.require_of(agreement),
+                domains=body.domains if body.domains is not None else list(agreement.domains or []))
+        if body.status is not None:
+            service.set_status(agreement, body.status, by=who)
+    except InvalidInput as exc:
+        db.session.rollback()
+        return error(400, "invalid_request", _("The field %(field)s is missing or not valid.", field="domains"),
+                     field="domains", detail=str(exc))
+    db.session.commit()
     return json_answer(200, _agreement_out(agreement))
 
 

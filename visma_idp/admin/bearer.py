@@ -173,7 +173,7 @@ def require_actor():
             return error(400, "invalid_request", _("The field %(field)s is missing or not valid.", field=key[:64]),
                          field=key[:64], detail="given more than once")
     g.admin_actor = found
-    audit.act_as(user_id=found.user.id if found.user is not None else None, client_id=found.client_id)
+    audit.act_as(by=found.user.id if found.user is not None else None, via_client=found.client_id)
     return None
 
 

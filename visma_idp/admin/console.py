@@ -8,7 +8,7 @@ service.
   ``POST /admin/agreements``: create one (``agreements.service.create``).
 - ``GET /admin/agreements/<public_id>``: one agreement, its admins and a link
   to its members page; ``POST .../settings``: its required level and email
-  domains; ``POST .../status``: close or reopen it (``system.py``);
+  domains; ``POST .../status``: close or reopen it (``agreements/service.py``);
   ``POST .../admins``: make an existing account an agreement admin
   (``agreements.service.add_member`` with the role ``admin``).
 - ``GET /admin/clients``: the apps and the form to register one;
@@ -55,7 +55,6 @@ import functools
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 from flask import Blueprint, make_response, redirect, render_template, request, session
@@ -79,7 +78,7 @@ from ..errors import InvalidInput
 from ..federation import upstreams
 from ..oidc import registration
 from ..storage import Agreement, Client, SsoSession, User, db, queries
-from . import rights, system
+from . import rights
 
 bp = Blueprint("admin_console", __name__)
 
@@ -141,7 +140,7 @@ def _gate(page: str, values: dict[str, str]) -> Admin | Page:
     if not rights.is_system_admin(sess.user):
         return _not_found()
     wanted = idp.settings["ADMIN_CONSOLE_ACR"]
-    if not at_least(sess.acr, wanted):
+    if not at_least(sess.acr, wanted):  # a system admin below the level: told so, not a 404
         if post:
             db.session.rollback()
         message = _("The system admins' console needs a sign-in with a security key or passkey. Sign out, and "
@@ -178,29 +177,13 @@ def _as_admin(page: str, *kept: str) -> Callable[[Callable[..., Page]], Callable
     return decorate
 
 
-_ACTING: ContextVar[int | None] = ContextVar("admin_console_acting", default=None)  # the admin's user id
-
-
-@audit.audit_event.connect
-def _stamp(_sender: Any, event: Any = None, **_extra: Any) -> None:
-    """An audit row recorded inside :func:`_stamped`, in this thread (or
-    task) only, gets ``by`` and ``via``."""
-    user_id = _ACTING.get()
-    if user_id is not None and event is not None:
-        event.details = {"by": user_id, "via": "admin_console", **(event.details or {})}
-
-
 @contextmanager
 def _stamped(admin: Admin) -> Iterator[None]:
     """Every audit row recorded inside, by this request, gets ``by`` (the
-    admin's user id) and ``via: admin_console`` (a service that names ``by``
-    itself keeps its own). The signal is the process's: a context variable,
-    not the receiver, keeps other requests' rows out."""
-    token = _ACTING.set(admin.user.id)
-    try:
+    admin's user id) and ``via: admin_console`` (a row that names ``by``
+    itself keeps its own): ``audit.acting``."""
+    with audit.acting(by=admin.user.id, via="admin_console"):
         yield
-    finally:
-        _ACTING.reset(token)
 
 
 # -- confirmations and pages ------------------------------------------------------------------
@@ -281,26 +264,19 @@ def home(admin: Admin) -> Page:
 # -- agreements -------------------------------------------------------------------------------
 
 
-def _matches(agreement: Agreement, q: str) -> bool:
-    folded = q.casefold()
-    digits = "".join(q.split())
-    return (folded in agreement.name.casefold() or (digits.isdigit() and digits in agreement.org_number)
-            or q == agreement.public_id or any(folded in d for d in agreement.domains or []))
-
-
 def _agreements_page(admin: Admin, *, status: int = 200, refused: Refused | None = None,
                      values: dict[str, str] | None = None) -> Page:
     q = (request.args.get("q") or "").strip()[:200]
     counts = agreements.member_counts()
-    found = [a for a in agreements.all_agreements() if not q or _matches(a, q)]
+    found, total = agreements.search(q, limit=MAX_LISTED)
     labels = _level_labels()
     rows = [{"name": a.name, "org_number": a.org_number, "domains": list(a.domains or []),
              "active": a.status == "active", "members": counts.get(a.id, 0),
-             "level": labels.get(system.require_of(a), labels[None]),
+             "level": labels.get(agreements.require_of(a), labels[None]),
              "url": current_idp().url("admin_console.agreement", public_id=a.public_id)}
-            for a in found[:MAX_LISTED]]
+            for a in found]
     return _render("admin/agreements.html", admin, _path("admin_console.agreements_list"), status=status, refused=refused,
-                   values=values, rows=rows, q=q, total=len(found), shown=len(rows), levels=labels)
+                   values=values, rows=rows, q=q, total=total, shown=len(rows), levels=labels)
 
 
 @bp.get("/admin/agreements")
@@ -381,7 +357,7 @@ def _agreement_page(admin: Admin, agreement: Agreement, *, status: int = 200, re
     return _render(
         "admin/agreement.html", admin, _path("admin_console.agreement", public_id=agreement.public_id),
         status=status, refused=refused, values=values, agreement=agreement, admins=admins, members=len(members),
-        require=system.require_of(agreement) or "", levels=_level_labels(),
+        require=agreements.require_of(agreement) or "", levels=_level_labels(),
         members_url=idp.url("agreement_console.members", public_id=agreement.public_id),
         admin_role=ADMIN_ROLE,
     )
@@ -407,7 +383,7 @@ def agreement_settings(admin: Admin, public_id: str) -> Page:
         domains = _domains("settings")
         require = _require("settings")
         with _stamped(admin):
-            changed = system.update_agreement(row, require=require, domains=domains, by=admin.user)
+            changed = agreements.update_agreement(row, require=require, domains=domains, by=admin.user)
         db.session.commit()
     except Refused as refused:
         return _refused(refused, typed, functools.partial(_agreement_page, admin, row))
@@ -426,7 +402,7 @@ def agreement_status(admin: Admin, public_id: str) -> Page:
         return _refused(Refused("status", _("Choose to close or to reopen the agreement.")), {},
                         functools.partial(_agreement_page, admin, row))
     with _stamped(admin):
-        system.set_status(row, "closed" if action == "close" else "active", by=admin.user)
+        agreements.set_status(row, "closed" if action == "close" else "active", by=admin.user)
     db.session.commit()
     page = _path("admin_console.agreement", public_id=row.public_id)
     return _done(page, "agreement_closed" if row.status == "closed" else "agreement_reopened", "status",
@@ -726,3 +702,9 @@ def console_link_context() -> dict[str, Any]:
     if sess is None or not rights.is_system_admin(sess.user):
         return {}
     return {"system_admin_console": current_idp().url("admin_console.home")}
+
+
+def system_admin_at_level(sess: SsoSession) -> bool:
+    """A system admin whose session reached ``ADMIN_CONSOLE_ACR``: they manage every
+    agreement's members page too (``agreements/console.py``)."""
+    return rights.is_system_admin(sess.user) and at_least(sess.acr, current_idp().settings["ADMIN_CONSOLE_ACR"])

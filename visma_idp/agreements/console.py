@@ -30,7 +30,9 @@ never the other way (``tests/test_layers.py``).
 
 Rules:
 - who: a signed-in member of the agreement with the agreement-wide role
-  ``admin`` (``invitations.may_invite``). Not signed in: the sign-in page
+  ``admin`` (``invitations.may_invite``), or a system admin whose session
+  reached ``ADMIN_CONSOLE_ACR`` (``admin/`` registers that check:
+  :func:`manage_every_agreement`). Not signed in: the sign-in page
   (after a GET it comes back here). Anyone else (no such role, an unknown or
   closed agreement, another agreement's admin) gets the same 404 page: an
   outsider never learns whether the agreement exists. A refused post changes
@@ -97,6 +99,9 @@ EVENT_LABELS = {
     "account_activated": _l("Account activated from an invitation"),
     "one_time_code_issued": _l("One-time code issued"),
     "one_time_code_refused": _l("One-time code refused"),
+    "agreement_updated": _l("Company settings changed"),
+    "agreement_closed": _l("Company closed"),
+    "agreement_reopened": _l("Company reopened"),
 }
 _OTHER_EVENT = _l("Other event")
 
@@ -139,7 +144,7 @@ def _admin(public_id: str) -> Admin | Page:
                                  ).removeprefix(idp.issuer_origin + idp.issuer_path)
         return redirect(idp.url("login.email"), 303 if request.method == "POST" else 302)
     agreement = service.find(public_id) if isinstance(public_id, str) and len(public_id) <= 36 else None
-    if agreement is None or agreement.public_id != public_id or not invitations.may_invite(sess.user, agreement):
+    if agreement is None or agreement.public_id != public_id or not may_manage(sess, agreement):
         return not_found()
     if not at_least(sess.acr, agreement.require_acr):
         if request.method == "POST":
@@ -148,6 +153,21 @@ def _admin(public_id: str) -> Admin | Page:
             "%(agreement)s requires two-step verification. Sign out, and sign in again with your second step "
             "to manage its members.", agreement=agreement.name)), 403
     return Admin(sess, agreement)
+
+
+_managers: dict[str, Callable[[SsoSession], bool]] = {}
+
+
+def manage_every_agreement(name: str, check: Callable[[SsoSession], bool]) -> None:
+    """Let the sessions ``check`` accepts manage every agreement's pages
+    (``admin/`` registers its system admins at the console's level); by name,
+    so registering again replaces."""
+    _managers[name] = check
+
+
+def may_manage(sess: SsoSession, agreement: Agreement) -> bool:
+    """Whether the session's user manages ``agreement`` here: its admin, or one a registered check accepts."""
+    return invitations.may_invite(sess.user, agreement) or any(check(sess) for check in _managers.values())
 
 
 def as_admin(view: Callable[..., Page]) -> Callable[..., Page]:

@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import String, cast, func, or_, select
 
 from .. import audit
 from ..addresses import domain_name
@@ -89,6 +89,37 @@ def find(value: str | int | None) -> Agreement | None:
 
 def all_agreements() -> list[Agreement]:
     return list(db.session.scalars(select(Agreement).order_by(Agreement.name)))
+
+
+def matches(agreement: Agreement, q: str) -> bool:
+    """Whether ``q`` finds ``agreement``: part of its name (any case), digits of its
+    organisation number, its public id, or part of one of its domains (:func:`search`'s rule)."""
+    folded = q.casefold()
+    digits = "".join(q.split())
+    return (folded in agreement.name.casefold() or (digits.isdigit() and digits in agreement.org_number)
+            or q == agreement.public_id or any(folded in d for d in agreement.domains or []))
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def search(q: str = "", *, limit: int = 200) -> tuple[list[Agreement], int]:
+    """The agreements ``q`` finds (:func:`matches`, in the database: the list of a
+    system admin with 100,000 agreements is never loaded whole), by name, at most
+    ``limit``; and how many it finds in all. SQLite folds the case of ASCII letters only."""
+    stmt = select(Agreement)
+    q = q.strip()
+    if q:
+        pattern = _like(q.lower())
+        digits = "".join(q.split())
+        found = [func.lower(Agreement.name).like(pattern, escape="\\"), Agreement.public_id == q,
+                 func.lower(cast(Agreement.domains, String)).like(pattern, escape="\\")]
+        if digits.isdigit():
+            found.append(Agreement.org_number.like(_like(digits), escape="\\"))
+        stmt = stmt.where(or_(*found))
+    total = db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    return list(db.session.scalars(stmt.order_by(Agreement.name, Agreement.id).limit(limit))), total
 
 
 def member_counts() -> dict[int, int]:
@@ -277,3 +308,64 @@ def audit_actors(rows: Iterable[AuditEvent]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(db.session.execute(select(User.id, User.email).where(User.id.in_(ids))).tuples().all())
+
+
+# -- a system admin's changes: the level, the domains, closing and reopening ------------------
+#
+# - the level is one of REQUIRE (``mfa``, ``phr``) or none; the domains are
+#   ASCII host names (``addresses.domain_name``), stored sorted without repeats;
+# - a closed agreement is out of use at once: its members no longer choose it
+#   at sign-in or switch to it with a refresh token (``storage/queries.py``
+#   reads active agreements only), and nobody can be invited to it; reopening
+#   brings back the memberships as they were;
+# - only a real change is stored and audited (``agreement_updated`` with the
+#   changed fields and the new values, ``agreement_closed``,
+#   ``agreement_reopened``); the caller commits.
+
+STATUSES = ("active", "closed")
+
+
+def require_of(agreement: Agreement) -> str | None:
+    """The short word of the agreement's required level (``mfa``, ``phr``), or None."""
+    return next((short for short, acr in REQUIRE.items() if acr == agreement.require_acr), None)
+
+
+def update_agreement(agreement: Agreement, *, require: str | None, domains: Iterable[str],
+                     by: User | None = None) -> list[str]:
+    """Set the agreement's required level (``mfa``, ``phr`` or None) and its
+    email domains. Returns the names of the changed fields (empty: nothing changed).
+
+    Raises:
+        InvalidInput: an unknown level or a bad domain (nothing is changed then).
+    """
+    if require is not None and require not in REQUIRE:
+        raise InvalidInput("the required level is mfa, phr or none")
+    wanted: dict[str, Any] = {"require_acr": REQUIRE[require] if require else None,
+                              "domains": sorted({domain_name(d) for d in domains})}
+    changed = [field for field, value in wanted.items() if getattr(agreement, field) != value]
+    if not changed:
+        return []
+    for field in changed:
+        setattr(agreement, field, wanted[field])
+    db.session.flush()
+    audit.record("agreement_updated", details={
+        "agreement": agreement.public_id, "changed": changed, "require_acr": agreement.require_acr,
+        "domains": list(agreement.domains), **by_details(by)}, agreement=agreement.public_id)
+    return changed
+
+
+def set_status(agreement: Agreement, status: str, *, by: User | None = None) -> bool:
+    """Close (``closed``) or reopen (``active``) an agreement. Returns whether it changed.
+
+    Raises:
+        InvalidInput: another status.
+    """
+    if status not in STATUSES:
+        raise InvalidInput(f"the status is {' or '.join(STATUSES)}")
+    if agreement.status == status:
+        return False
+    agreement.status = status
+    db.session.flush()
+    audit.record("agreement_closed" if status == "closed" else "agreement_reopened",
+                 details={"agreement": agreement.public_id, **by_details(by)}, agreement=agreement.public_id)
+    return True
