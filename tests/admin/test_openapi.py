@@ -20,7 +20,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from tests.admin.conftest import SYS, bearer
 
 DOC = "/admin/api/openapi.json"
-EXAMPLES = 12  # per operation and mode: about 500 requests in all
+EXAMPLES = 8  # per operation and mode: about 400 requests in all
 
 
 def test_the_document_is_openapi_3_1_and_lists_every_admin_endpoint(app, client):
