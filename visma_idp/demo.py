@@ -32,7 +32,7 @@ DEMO_REDIRECT_URIS = ["http://127.0.0.1:5001/callback", "http://localhost:5001/c
 CREDENTIALS_FILE = "demo_credentials.json"
 # name, organisation number (check digit from agreements/orgnr.check_digit), the demo user's roles
 DEMO_AGREEMENTS = [
-    ("Nordlys Regnskap AS", "923456783", ["approver", "employee"]),
+    ("Nordlys Regnskap AS", "923456783", ["admin", "approver", "employee"]),  # its members page: My details
     ("Fjord Transport AS", "934567897", ["employee"]),
 ]
 

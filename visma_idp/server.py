@@ -162,6 +162,8 @@ def _print_demo(credentials: dict[str, Any]) -> None:
         click.echo(f"  {label:<14} {value}")
     click.echo("  Nothing listens at the redirect URIs yet (an Expense example app is planned): "
                "run your own relying party there.")
+    click.echo("  The demo user is an admin of Nordlys Regnskap AS: My details links its members page and "
+               "audit log.")
 
 
 def _warn_port_mismatch(issuer: str, port: int) -> None:

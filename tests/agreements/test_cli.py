@@ -276,7 +276,7 @@ def test_the_demo_seeds_two_agreements_once(migrated, make_app, outbox):
     roles = {a["name"]: [r["role"] for r in json_lines(migrated("agreements", "members", "--agreement", a["id"],
                                                                 "--json"))[0]["roles"]]
              for a in first}
-    assert roles == {"Nordlys Regnskap AS": ["approver", "employee"], "Fjord Transport AS": ["employee"]}
+    assert roles == {"Nordlys Regnskap AS": ["admin", "approver", "employee"], "Fjord Transport AS": ["employee"]}
     assert [to for to, _text in outbox()] == [DEMO_EMAIL, DEMO_EMAIL]
 
     # again (every `./dev serve`): nothing new, no more mail
@@ -290,4 +290,4 @@ def test_the_demo_seeds_two_agreements_once(migrated, make_app, outbox):
     seed_demo(make_app(MODE="demo"))
     assert [a["members"] for a in json_lines(migrated("agreements", "list", "--json"))] == [1, 1]
     nordlys = json_lines(migrated("agreements", "members", "--agreement", NORDLYS, "--json"))[0]
-    assert [r["role"] for r in nordlys["roles"]] == ["approver", "auditor", "employee"]
+    assert [r["role"] for r in nordlys["roles"]] == ["admin", "approver", "auditor", "employee"]
