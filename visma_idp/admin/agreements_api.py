@@ -202,11 +202,17 @@ def _manages(agreement: Agreement) -> bool:
     return who.system(AGREEMENTS) or (who.user is not None and invitations.may_invite(who.user, agreement))
 
 
+def _find(path: AgreementPath) -> Agreement | None:
+    """The agreement the URL names by its public id or organisation number (not by row id)."""
+    agreement = service.find(path.agreement)
+    return agreement if agreement is not None and path.agreement in (agreement.public_id, agreement.org_number) \
+        else None
+
+
 def _agreement(path: AgreementPath):
     """The agreement of the URL when the caller may manage it now, else (None, the refusal)."""
-    agreement = service.find(path.agreement)
-    if agreement is None or path.agreement not in (agreement.public_id, agreement.org_number) \
-            or not _manages(agreement):
+    agreement = _find(path)
+    if agreement is None or not _manages(agreement):
         return None, _not_found()
     who = current_actor()
     if who.user is not None and not at_least(who.acr, agreement.require_acr):
@@ -278,9 +284,8 @@ def get_agreement(path: AgreementPath):
 @bp.patch("/admin/api/agreements/<agreement>", summary="Change an agreement's level, domains or status (system admins)",
           responses={200: AgreementOut, **ERRORS})
 def update_agreement(path: AgreementPath, body: AgreementPatch):
-    agreement = service.find(path.agreement)
-    if agreement is None or path.agreement not in (agreement.public_id, agreement.org_number) \
-            or not current_actor().system(AGREEMENTS):
+    agreement = _find(path)
+    if agreement is None or not current_actor().system(AGREEMENTS):
         return _not_found() if agreement is None or not _manages(agreement) else error(
             403, "forbidden", _("Only a system admin may change an agreement's settings."))
     who = current_actor().user
@@ -321,8 +326,7 @@ def set_roles(path: MemberPath, body: RolesIn):
     if refused is not None:
         return refused
     who = current_actor()
-    if (who.user is not None and member.id == who.user.id and body.client is None
-            and invitations.ADMIN_ROLE not in body.roles):
+    if invitations.takes_own_admin_role(who.user, member, body.roles, body.client):
         return error(409, "conflict", _("You cannot take away your own %(role)s role. Ask another admin of "
                                         "%(agreement)s to do it.", role=invitations.ADMIN_ROLE,
                                         agreement=agreement.name))
@@ -379,13 +383,13 @@ def invite(path: AgreementPath, body: InvitationIn):
         return error(400, "invalid_request", _("Give at least one role in the app."), field="roles")
     if agreement.status != "active":
         return error(409, "conflict", _("%(agreement)s is closed.", agreement=agreement.name))
-    account = queries.user_by_email(address)
-    if account is not None and service.membership(account.id, agreement.id) is not None:
-        return error(409, "conflict", _("%(email)s is a member of %(agreement)s already.", email=address,
-                                        agreement=agreement.name), field="email")
     try:
         row = invitations.invite(agreement, address, body.roles, invited_by=current_actor().user,
                                  client_id=body.client)
+    except invitations.AlreadyMember:
+        db.session.rollback()
+        return error(409, "conflict", _("%(email)s is a member of %(agreement)s already.", email=address,
+                                        agreement=agreement.name), field="email")
     except InvalidInput as exc:
         db.session.rollback()
         return error(400, "invalid_request", _("The invitation could not be sent. Check the address and the roles."),

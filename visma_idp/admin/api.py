@@ -99,11 +99,8 @@ SCOPE = bearer.SCOPE
 MAX_BODY = 4096
 NO_STORE = bearer.NO_STORE
 _json = bearer.json_answer
+_error = bearer.error
 _token_user = bearer.token_user
-
-
-def _error(status: int, error: str, message: str):
-    return bearer.error(status, error, message)
 
 
 def _checked_here(**models: type[BaseModel]):

@@ -34,6 +34,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from flask import g, jsonify, request
@@ -95,14 +96,18 @@ class Actor:
     scopes: frozenset[str]
     acr: str | None = None  # a person's token: the level its sign-in reached
 
-    def system(self, scope: str) -> bool:
-        """Whether the caller may act on every agreement / client / key
-        (``scope`` one of :data:`SERVICE_SCOPES`): a system admin, or a
-        service whose token carries ``scope``."""
+    @cached_property
+    def _system_admin(self) -> bool:
         from . import rights
 
+        return self.user is not None and rights.is_system_admin(self.user)
+
+    def system(self, scope: str) -> bool:
+        """Whether the caller may act on every agreement / client / key
+        (``scope`` one of :data:`SERVICE_SCOPES`): a system admin (their right
+        read once per request), or a service whose token carries ``scope``."""
         if self.user is not None:
-            return rights.is_system_admin(self.user)
+            return self._system_admin
         return scope in self.scopes
 
 

@@ -398,12 +398,11 @@ def invite(sess: SsoSession, agreement: Agreement) -> Page:
         client_id = _client("invite")
         if client_id is not None and not roles:
             raise Refused("invite", _("Give at least one role in the app."), "roles")
-        account = queries.user_by_email(address)
-        if account is not None and service.membership(account.id, agreement.id) is not None:
-            raise Refused("invite", _("%(email)s is a member of %(agreement)s already.", email=address,
-                                      agreement=agreement.name), "email")
         try:
             invitations.invite(agreement, address, roles, invited_by=sess.user, client_id=client_id)
+        except invitations.AlreadyMember:
+            raise Refused("invite", _("%(email)s is a member of %(agreement)s already.", email=address,
+                                      agreement=agreement.name), "email") from None
         except InvalidInput:
             raise Refused("invite", _("The invitation could not be sent. Check the address and the roles."),
                           "email") from None
@@ -442,7 +441,7 @@ def set_roles(sess: SsoSession, agreement: Agreement, sub: str) -> Page:
         client_id = _client(form)
         if new_app and client_id is None:
             raise Refused(form, _("Enter the id of the app."), "client")
-        if member.id == sess.user.id and client_id is None and invitations.ADMIN_ROLE not in roles:
+        if invitations.takes_own_admin_role(sess.user, member, roles, client_id):
             raise Refused(form, _("You cannot take away your own %(role)s role. Ask another admin of "
                                   "%(agreement)s to do it.", role=invitations.ADMIN_ROLE, agreement=agreement.name),
                           "roles")

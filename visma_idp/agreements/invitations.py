@@ -51,6 +51,17 @@ MAIL_KIND = "agreement_invitation"
 LIVE, EXPIRED, USED, REVOKED = "live", "expired", "used", "revoked"
 
 
+class AlreadyMember(InvalidInput):
+    """The invited address's account is a member of the agreement already."""
+
+
+def takes_own_admin_role(by: User | None, member: User, roles: Iterable[str], client_id: str | None) -> bool:
+    """Whether ``by`` setting ``member``'s roles (agreement-wide when ``client_id``
+    is None) to ``roles`` would take away their own agreement-wide ``admin`` role:
+    refused on the console and the API, so an agreement never loses its last admin by accident."""
+    return by is not None and member.id == by.id and client_id is None and ADMIN_ROLE not in roles
+
+
 class InvitationRefused(VismaIdpError):
     """The invitation cannot be accepted. ``reason``: ``expired``, ``used``,
     ``revoked``, ``wrong_account`` (another address's account) or
@@ -84,8 +95,8 @@ def invite(agreement: Agreement, email: str, roles: Iterable[str] = (), *, invit
     person who invites; ``invited_by=None`` is the operator).
 
     Raises:
-        InvalidInput: a bad address or role, a closed agreement, or an address
-            whose account is a member already.
+        InvalidInput: a bad address or role, or a closed agreement;
+            AlreadyMember (an InvalidInput) for an address whose account is a member already.
     """
     try:
         address = addresses.parse(email).email
@@ -96,7 +107,7 @@ def invite(agreement: Agreement, email: str, roles: Iterable[str] = (), *, invit
         raise InvalidInput(f"the agreement {agreement.name} is {agreement.status}")
     account = queries.user_by_email(address)
     if account is not None and service.membership(account.id, agreement.id) is not None:
-        raise InvalidInput(f"{address} is a member of {agreement.name} already")
+        raise AlreadyMember(f"{address} is a member of {agreement.name} already")
 
     now = _now()
     replaced = db.session.execute(  # only the newest link works
