@@ -76,7 +76,8 @@ class IdentityProvider:
         blueprints in the order of their routes; the mail flush after every
         other ``after_request`` hook.
         """
-        from . import account, admin, agreements, assets, factors, federation, health, login, notify, oidc, proxy
+        from . import (account, admin, agreements, assets, factors, federation, health, login, notify, oidc, provisioning,
+                       proxy)
 
         return (
             ("database", partial(self._setup_database, app)),
@@ -92,6 +93,7 @@ class IdentityProvider:
             ("admin", partial(admin.init_app, app, self)),
             ("agreements", partial(agreements.init_app, app, self)),  # the invitation link's pages
             ("federation", partial(federation.init_app, app, self)),  # upstream providers, national eID
+            ("provisioning", partial(provisioning.init_app, app, self)),  # SCIM for payroll systems
             ("trusted proxies", partial(proxy.init_app, app, self.settings)),
             ("health", partial(health.init_app, app)),
             ("mail", partial(notify.init_app, app, self)),

@@ -4,7 +4,7 @@ Each package keeps its own commands beside its code and this module adds
 them to :func:`main`: ``serve`` (``server.py``), ``db`` (``migrate.py``),
 ``users`` and ``admin`` (``admin/cli.py``), ``clients`` and ``keys``
 (``oidc/cli.py``), ``upstreams`` (``federation/cli.py``), ``agreements``
-(``agreements/cli.py``), ``purge`` (``maintenance.py``), ``mail``
+(``agreements/cli.py``), ``provisioning`` (``provisioning/cli.py``), ``purge`` (``maintenance.py``), ``mail``
 (``notify/cli.py``). What they share is in ``cli_support.py``.
 
 Every command builds the app with :func:`visma_idp.create_app` from the
@@ -28,6 +28,7 @@ from flask import Flask
 from . import __version__, create_app
 from .admin.cli import admin_group, users
 from .agreements.cli import agreements
+from .provisioning.cli import provisioning
 from .cli_support import APP_FACTORY
 from .config import BY_NAME, PREFIX, _read_file
 from .errors import ConfigError, DatabaseNotReady, InvalidInput
@@ -115,7 +116,8 @@ def main(ctx: click.Context) -> None:
     ctx.meta[APP_FACTORY] = _app
 
 
-for command in (serve, database, users, admin_group, clients, keys, upstreams, agreements, purge_command, mail):
+for command in (serve, database, users, admin_group, clients, keys, upstreams, agreements, provisioning, purge_command,
+                mail):
     main.add_command(command)
 
 

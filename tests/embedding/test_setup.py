@@ -143,12 +143,14 @@ def test_each_package_sets_up_its_own_parts(fresh_database):
                   "agreement_codes"},
         "agreements": {"agreements", "agreement_console"},  # the invitation link's pages, the admins' members page
         "federation": {"federation"},  # the upstream callback, our JWKS for upstreams, linking on My details
+        "provisioning": {"scim", "provisioning_console"},  # the SCIM endpoints, the admins' conflicts page
         "health": {"health"},
         "mail": {"dev_outbox"},
     }
     # the admin API takes bearer tokens only: its blueprints, whole
     assert idp.added["admin"][1] == {"admin_api", "admin_agreements_api", "admin_system_api"}
-    assert {name for name, added in idp.added.items() if added[1]} == {"oidc", "admin"}
+    assert idp.added["provisioning"][1] == {"scim"}  # SCIM takes bearer tokens only
+    assert {name for name, added in idp.added.items() if added[1]} == {"oidc", "admin", "provisioning"}
     # the response hooks of the whole app, in the order they were added (Flask runs them backwards)
     assert [hook for added in idp.added.values() for hook in added[2]] == [
         "install_security.<locals>._headers", "save_if_changed", "install_flush.<locals>._flush_mail"]

@@ -33,7 +33,10 @@ Where SQL lives (tests/test_layers.py checks this list against the code):
   are `queries.py`'s) and the invitations to them in
   `agreements/invitations.py` (revoking the older link, spending a link
   once; the admin console's reads of one agreement's invitations are
-  `agreements/service.py`'s); and the purge of every table in `maintenance.py`.
+  `agreements/service.py`'s); provisioning clients in
+  `provisioning/clients.py`, their SCIM resources in `provisioning/store.py`,
+  people's attribute sources and conflicts in `provisioning/sources.py`
+  and the accounts they link to in `provisioning/people.py`; and the purge of every table in `maintenance.py`.
 - Views, commands, templates and the demo seeding build no statement; they
   call the functions above. The sign-in (``login/``, ``browser/``) and the
   protocol's views (``oidc/views.py``, ``oidc/authorization.py``) build none:
@@ -55,6 +58,7 @@ from .models import (  # noqa: F401
     AdminRight,
     Agreement,
     AgreementInvitation,
+    AttributeSource,
     AuditEvent,
     AuthorizationCode,
     Base,
@@ -68,8 +72,11 @@ from .models import (  # noqa: F401
     OneTimeCode,
     PasswordHistory,
     ProfileChangeNotice,
+    ProvisioningClient,
+    ProvisioningConflict,
     RecoveryCode,
     RoleChangeNotice,
+    ScimResource,
     SeenJti,
     SigningKey,
     SmsCode,

@@ -843,3 +843,112 @@ class AgreementInvitation(db.Model):  # type: ignore[name-defined]
     revoked_at: Mapped[int | None] = mapped_column(BigInteger)
 
     agreement: Mapped[Agreement] = relationship(lazy="joined")
+
+
+class ProvisioningClient(db.Model):  # type: ignore[name-defined]
+    """A payroll or HR system that pushes people into one agreement over SCIM
+    (``provisioning/``): its bearer token's keyed digest (shown once, rotatable)
+    and the person attributes it is the configured authority for
+    (``authoritative_for``; see ``provisioning/sources.py``)."""
+
+    __tablename__ = "provisioning_clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    authoritative_for: Mapped[list[str]] = mapped_column(Json, default=list)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    rotated_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_used_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    agreement: Mapped[Agreement] = relationship(lazy="joined")
+
+    @property
+    def source(self) -> str:
+        """How attribute sources and conflicts name this client."""
+        return f"scim:{self.id}"
+
+
+class ScimResource(db.Model):  # type: ignore[name-defined]
+    """One SCIM resource (a ``User`` or a ``Group``) as one provisioning client
+    pushed it: ``data`` is its JSON without ``id``, ``meta`` or a password, so
+    the client reads back what it sent. A User resource is the client's record
+    of a person, linked to the account (``user_id``) once matched; a Group is
+    a role in the agreement (``role``), its members in ``data``.
+
+    ``key`` is the User's ``userName`` (the client's own key for the person,
+    unique per client) or the Group's ``displayName``; ``version`` gives the
+    ETag; ``granted_roles`` are the roles this client's groups gave the person,
+    ``kept_roles`` the membership's roles while the person is deactivated;
+    ``requested_email`` the address whose change this client last asked for;
+    ``disabled_account``: deactivating this person left them in no agreement,
+    so their account was disabled (and is enabled again on reactivation)."""
+
+    __tablename__ = "scim_resources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scim_id: Mapped[str] = mapped_column(String(36), unique=True, default=new_sub)
+    client_id: Mapped[int] = mapped_column(ForeignKey("provisioning_clients.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(String(255))
+    external_id: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    role: Mapped[str | None] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    data: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    granted_roles: Mapped[list[str]] = mapped_column(Json, default=list)
+    kept_roles: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
+    requested_email: Mapped[str | None] = mapped_column(String(320))
+    disabled_account: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+    client: Mapped[ProvisioningClient] = relationship(lazy="joined")
+
+    __table_args__ = (
+        UniqueConstraint("client_id", "kind", "key", name="uq_scim_resource_key"),
+        Index("ix_scim_resources_external_id", "client_id", "external_id"),
+    )
+
+
+class AttributeSource(db.Model):  # type: ignore[name-defined]
+    """Who set a person's attribute and so owns it (``provisioning/sources.py``):
+    ``self`` (the person, on My details) or ``scim:<provisioning client id>``."""
+
+    __tablename__ = "attribute_sources"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    attribute: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProvisioningConflict(db.Model):  # type: ignore[name-defined]
+    """A value for a person's attribute from a source that does not own it,
+    kept instead of applied: both values, both sources, first and last seen;
+    ``notified_at`` (the agreement's admins were told, once), ``resolved_at``,
+    ``resolved_by`` and ``chosen`` (the source the admin picked). One row per
+    (person, attribute, source, value): the same value pushed again only moves
+    ``last_seen``."""
+
+    __tablename__ = "provisioning_conflicts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    attribute: Mapped[str] = mapped_column(String(32))
+    current_source: Mapped[str] = mapped_column(String(64))
+    current_value: Mapped[str | None] = mapped_column(String(320))
+    other_source: Mapped[str] = mapped_column(String(64))
+    other_value: Mapped[str | None] = mapped_column(String(320))
+    first_seen: Mapped[int] = mapped_column(BigInteger)
+    last_seen: Mapped[int] = mapped_column(BigInteger)
+    notified_at: Mapped[int | None] = mapped_column(BigInteger)
+    resolved_at: Mapped[int | None] = mapped_column(BigInteger)
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    chosen: Mapped[str | None] = mapped_column(String(64))
+
+    user: Mapped[User] = relationship(lazy="joined", foreign_keys=[user_id])

@@ -211,6 +211,17 @@ def revoke_tokens_of_user(user_id: int, now: int) -> int:
     return result.rowcount
 
 
+def leave_agreement(user_id: int, agreement_id: int, now: int) -> tuple[int, int]:
+    """End the user's sessions working in an agreement and revoke the tokens
+    issued for it (a deprovisioned member); their sessions and tokens in other
+    agreements stay. Returns (sessions, tokens)."""
+    sessions = _exec(update(SsoSession).where(SsoSession.user_id == user_id, SsoSession.agreement_id == agreement_id,
+                                              SsoSession.ended_at.is_(None)).values(ended_at=now)).rowcount
+    tokens = _exec(update(Token).where(Token.user_id == user_id, Token.agreement_id == agreement_id,
+                                       Token.revoked_at.is_(None)).values(revoked_at=now)).rowcount
+    return sessions, tokens
+
+
 def touch_session(session_id: str, now: int) -> None:
     """Note that a session was used. Its own autocommit statement: a page that
     only reads (and commits nothing) still counts as activity."""
