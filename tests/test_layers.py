@@ -76,6 +76,10 @@ RULES: list[tuple[str, str | Only, str]] = [
     ("federation", "login", "the sign-in registers its round-trip handlers (federation/roundtrip.py: register); "
                             "federation/ imports nothing of login/"),
     ("oidc", "federation", "the protocol reads the national levels from storage/queries.py, never federation/"),
+    ("agreements", "provisioning", "provisioning/ links its conflicts page on the members page through "
+                                   "agreements/console.link_pages; agreements/ imports nothing of it"),
+    ("account", "provisioning", "provisioning/ tells My details which fields an employer's system keeps, and hears "
+                                "of the person's changes, through account/profile.keep_fields"),
     ("password", "account", "password/ is the password itself (policy, hashing, service, confirm, challenge); "
                             "the pages that use account's links (forgot, reset, the live check) are account's"),
 ]

@@ -76,8 +76,7 @@ class IdentityProvider:
         blueprints in the order of their routes; the mail flush after every
         other ``after_request`` hook.
         """
-        from . import (account, admin, agreements, assets, factors, federation, health, login, notify, oidc, provisioning,
-                       proxy)
+        from . import account, admin, agreements, assets, factors, federation, health, login, notify, oidc, provisioning, proxy
 
         return (
             ("database", partial(self._setup_database, app)),

@@ -28,7 +28,6 @@ from flask import Flask
 from . import __version__, create_app
 from .admin.cli import admin_group, users
 from .agreements.cli import agreements
-from .provisioning.cli import provisioning
 from .cli_support import APP_FACTORY
 from .config import BY_NAME, PREFIX, _read_file
 from .errors import ConfigError, DatabaseNotReady, InvalidInput
@@ -37,6 +36,7 @@ from .maintenance import purge_command
 from .migrate import database
 from .notify.cli import mail
 from .oidc.cli import clients, keys
+from .provisioning.cli import provisioning
 from .server import serve
 
 

@@ -8,14 +8,17 @@ Rules, in order (the first that names one of ``config.LOCALES`` wins):
    by ``tx`` in the URL; never read from a body, which may be large);
 4. the browser's ``Accept-Language``;
 5. ``DEFAULT_LOCALE``.
-Outside a request (the CLI, the mail worker) a message picks its own language.
+Outside a request (the CLI, the mail worker) a message picks its own language,
+and so does a request of a machine that keeps no cookies (``browser.cookies.stateless``:
+the SCIM endpoints): a message it causes is in its recipient's language, never
+in the provisioning system's.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, has_request_context, request, session
+from flask import Flask, g, has_request_context, request, session
 from flask_babel import Babel, get_locale
 
 from .browser import interaction
@@ -26,7 +29,7 @@ from .context import current_idp
 
 def select_locale() -> str:
     default = current_idp().settings["DEFAULT_LOCALE"]
-    if not has_request_context():
+    if not has_request_context() or g.get("stateless"):
         return default
     chosen = request.args.get("lang")
     if chosen in LOCALES:

@@ -15,6 +15,8 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('disabled_by_agreement', sa.Integer(), nullable=True))
     op.create_table(
         'provisioning_clients',
         sa.Column('id', sa.Integer(), nullable=False),
@@ -48,7 +50,6 @@ def upgrade() -> None:
         sa.Column('granted_roles', sa.JSON(), nullable=False),
         sa.Column('kept_roles', sa.JSON(), nullable=True),
         sa.Column('requested_email', sa.String(length=320), nullable=True),
-        sa.Column('disabled_account', sa.Boolean(), nullable=False),
         sa.Column('created_at', sa.BigInteger(), nullable=False),
         sa.Column('updated_at', sa.BigInteger(), nullable=False),
         sa.ForeignKeyConstraint(['client_id'], ['provisioning_clients.id'], ondelete='CASCADE'),
@@ -98,3 +99,5 @@ def downgrade() -> None:
     op.drop_table('attribute_sources')
     op.drop_table('scim_resources')
     op.drop_table('provisioning_clients')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('disabled_by_agreement')

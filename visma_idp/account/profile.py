@@ -11,13 +11,19 @@ Rules:
 - language: one of :data:`visma_idp.config.LOCALES`;
 - a save that changes something updates ``updated_at``, is audited as
   ``profile_updated`` with the changed field names (not their values) and
-  goes into the user's batched "account details changed" notice.
+  goes into the user's batched "account details changed" notice;
+- a field another system keeps for the person (their employer's payroll
+  system: :func:`keep_fields`, which ``provisioning/`` registers; account/
+  imports none of it) is shown read-only and never changed here, whatever
+  the post says; the fields a save changed are told to those systems (the
+  person owns them from now on).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
@@ -52,13 +58,45 @@ class ProfileForm:
                    locale=user.locale if user.locale in LOCALES else default_locale)
 
     @classmethod
-    def of_form(cls, form) -> ProfileForm:
+    def of_form(cls, form, *, user: User | None = None, managed: Collection[str] = ()) -> ProfileForm:
+        """The posted form; the ``managed`` fields keep ``user``'s current values, whatever was posted."""
         def value(name: str) -> str:
+            if user is not None and name in managed:
+                return str(getattr(user, name) or "")
             raw = form.get(name)
             return unicodedata.normalize("NFC", raw.strip()) if isinstance(raw, str) else ""
 
         return cls(given_name=value("given_name"), family_name=value("family_name"), name=value("name"),
                    phone_number=value("phone_number"), locale=value("locale"))
+
+
+# -- the fields other systems keep (provisioning/ registers itself: account/ imports none of it) --
+
+#: ``managed(user)``: the fields another system keeps for the person, each with that system's name
+Managed = Callable[[User], dict[str, str]]
+#: ``changed(user, fields)``: the person changed ``fields`` here (the caller commits)
+Changed = Callable[[User, list[str]], None]
+_managed: dict[str, Managed] = {}
+_changed: dict[str, Changed] = {}
+
+
+def keep_fields(name: str, *, managed: Managed, changed: Changed) -> None:
+    """Register a system that keeps some of a person's fields: My details
+    shows ``managed(user)``'s fields read-only (naming the system) and never
+    changes them; ``changed(user, fields)`` hears of every save that changed
+    something. By name, so registering again replaces."""
+    _managed[name] = managed
+    _changed[name] = changed
+
+
+def managed_fields(user: User) -> dict[str, str]:
+    """The fields of :data:`FIELDS` another system keeps for ``user``, each with the system's name."""
+    found: dict[str, str] = {}
+    for managed in _managed.values():
+        for name, system in managed(user).items():
+            if name in FIELDS:
+                found.setdefault(name, system)
+    return found
 
 
 def _person_name_ok(value: str) -> bool:
@@ -77,9 +115,10 @@ def normalize_phone(value: str) -> str | None:
     return compact if _E164.fullmatch(compact) else None
 
 
-def validate(form: ProfileForm) -> dict[str, object]:
+def validate(form: ProfileForm, *, managed: Collection[str] = ()) -> dict[str, object]:
     """Check the form; fills ``form.errors`` (translated, per field) and
-    returns the cleaned values when there is none."""
+    returns the cleaned values when there is none. The ``managed`` fields
+    are neither checked nor returned (another system keeps them)."""
     errors = form.errors
     for name, label_error in (
         ("given_name", _("Your given name can have at most %(count)d characters.", count=MAX_NAME)),
@@ -100,25 +139,32 @@ def validate(form: ProfileForm) -> dict[str, object]:
             errors["phone_number"] = _("Enter the phone number with its country code, like +47 912 34 567.")
     if form.locale not in LOCALES:
         errors["locale"] = _("Choose one of the languages in the list.")
+    for name in managed:
+        errors.pop(name, None)
     if errors:
         return {}
     display = form.name or " ".join(part for part in (form.given_name, form.family_name) if part)
-    return {
+    values: dict[str, object] = {
         "given_name": form.given_name or None,
         "family_name": form.family_name or None,
         "name": display[:MAX_NAME],
         "phone_number": phone,
         "locale": form.locale,
     }
+    return {name: value for name, value in values.items() if name not in managed}
 
 
 def update_profile(user: User, values: dict[str, object]) -> list[str]:
-    """Apply cleaned ``values`` to ``user``; audit and notify; the caller commits.
+    """Apply cleaned ``values`` to ``user`` (never a field another system
+    keeps: :func:`managed_fields`); audit, notify, and tell the systems that
+    keep fields what changed; the caller commits.
 
     Returns:
         The names of the fields that changed (empty: nothing to do).
     """
-    changed = [name for name in FIELDS if name in values and getattr(user, name) != values[name]]
+    managed = managed_fields(user)
+    changed = [name for name in FIELDS
+               if name in values and name not in managed and getattr(user, name) != values[name]]
     if not changed:
         return []
     for name in changed:
@@ -128,4 +174,6 @@ def update_profile(user: User, values: dict[str, object]) -> list[str]:
     user.updated_at = current_idp().clock.now()
     audit.record("profile_updated", user_id=user.id, subject=user.email, details={"fields": changed})
     notifications.record_profile_change(user, changed)
+    for told in _changed.values():
+        told(user, changed)
     return changed

@@ -27,7 +27,7 @@ from ..password.policy import MAX_LENGTH
 from ..password.service import set_new_password
 from ..storage import SsoSession, db
 from . import activity, email_change, tokens
-from .profile import ProfileForm, update_profile, validate
+from .profile import ProfileForm, managed_fields, update_profile, validate
 from .sessions import revoke_everything
 
 bp = Blueprint("account", __name__)
@@ -101,7 +101,7 @@ def _page(sess: SsoSession, *, status: int = 200, profile: ProfileForm | None = 
     ]
     body = render_template(
         "account.html", user=user, sess=sess,
-        profile=profile or ProfileForm.of_user(user, _current_locale()),
+        profile=profile or ProfileForm.of_user(user, _current_locale()), managed=managed_fields(user),
         errors=errors or {}, values=values or {}, done=done, sessions=sessions, events=events,
         zone=activity.zone_name(zone), email_hours=max(1, current_idp().settings["EMAIL_CHANGE_LIFETIME"] // 3600),
     )
@@ -158,8 +158,9 @@ def _form_post(view):
 @_form_post
 def profile(sess: SsoSession):
     user = sess.user
-    form = ProfileForm.of_form(request.form)
-    values = validate(form)
+    managed = managed_fields(user)  # kept by the employer's system: what was posted for them is ignored
+    form = ProfileForm.of_form(request.form, user=user, managed=managed)
+    values = validate(form, managed=managed)
     if form.errors:
         return _page(sess, status=400, profile=form, errors={f"profile.{k}": v for k, v in form.errors.items()})
     changed = update_profile(user, values)

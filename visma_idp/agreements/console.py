@@ -27,6 +27,9 @@ A one-time code for a member is issued by ``admin/agreement_codes.py``
 :func:`as_admin` and :func:`not_found` of this module and tells it whom to
 offer the button for (:func:`offer_one_time_codes`): admin/ uses agreements/,
 never the other way (``tests/test_layers.py``).
+Other packages' pages about the agreement are linked at the top of the
+members page through :func:`link_pages` (``provisioning/`` registers its
+conflicts page while there are open conflicts; it uses :func:`as_admin` too).
 
 Rules:
 - who: a signed-in member of the agreement with the agreement-wide role
@@ -102,6 +105,23 @@ EVENT_LABELS = {
     "agreement_updated": _l("Company settings changed"),
     "agreement_closed": _l("Company closed"),
     "agreement_reopened": _l("Company reopened"),
+    # provisioning (provisioning/): the payroll and HR systems that push the agreement's people
+    "provisioning_client_created": _l("Provisioning client added"),
+    "provisioning_token_rotated": _l("Provisioning client's token replaced"),
+    "provisioning_authority_changed": _l("Provisioning client's authority changed"),
+    "provisioning_client_removed": _l("Provisioning client removed"),
+    "scim_created": _l("Provisioning: record added"),
+    "scim_updated": _l("Provisioning: record updated"),
+    "scim_deleted": _l("Provisioning: record deleted"),
+    "provisioning_linked": _l("Provisioning: record linked to an account"),
+    "provisioning_user_created": _l("Provisioning: account created"),
+    "provisioning_invited": _l("Provisioning: invitation sent"),
+    "provisioning_deactivated": _l("Provisioning: member removed"),
+    "provisioning_email_taken": _l("Provisioning: email address in use by another account"),
+    "provisioning_conflict": _l("Provisioning: conflicting value not applied"),
+    "provisioning_conflict_resolved": _l("Provisioning conflict resolved"),
+    "user_disabled": _l("Account disabled"),
+    "user_enabled": _l("Account enabled again"),
 }
 _OTHER_EVENT = _l("Other event")
 
@@ -248,6 +268,29 @@ def _code_offers(user: User, members: list[User]) -> set[int]:
     return offered(user, members) if offered is not None and members else set()
 
 
+class PageLink(NamedTuple):
+    """A link at the top of the members page: its (translated) text and URL."""
+
+    text: str
+    url: str
+
+
+PageLinks = Callable[[Agreement], list[PageLink]]
+_links: dict[str, PageLinks] = {}
+
+
+def link_pages(name: str, links: PageLinks) -> None:
+    """Show ``links(agreement)`` at the top of the members page: another
+    package's pages about the agreement, for its admins (``provisioning/``
+    registers its conflicts page, shown while there are open conflicts). By
+    name, so registering again replaces."""
+    _links[name] = links
+
+
+def _page_links(agreement: Agreement) -> list[PageLink]:
+    return [link for links in _links.values() for link in links(agreement)]
+
+
 def _page(sess: SsoSession, agreement: Agreement, *, status: int = 200, refused: Refused | None = None,
           values: dict[str, str] | None = None) -> tuple[str, int]:
     user = sess.user
@@ -273,7 +316,7 @@ def _page(sess: SsoSession, agreement: Agreement, *, status: int = 200, refused:
         roles_in_use=sorted({r["role"] for r in in_use}),
         apps_in_use=sorted({r["client"] for r in in_use if r.get("client")}),
         refused=refused, values=values or {}, done=done, zone=activity.zone_name(zone),
-        days=invitations.LIFETIME // 86400,
+        days=invitations.LIFETIME // 86400, page_links=_page_links(agreement),
     ), status
 
 

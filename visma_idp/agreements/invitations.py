@@ -27,7 +27,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import groupby
 from typing import Any
 
@@ -235,6 +235,18 @@ def accept(invitation: AgreementInvitation, user: User) -> None:
     audit.record("agreement_invitation_accepted", user_id=user.id, subject=user.email,
                  details={"agreement": agreement.public_id, "invitation": invitation.id, "by": user.id},
                  agreement=agreement.public_id)
+    for joined in _on_accept.values():
+        joined(agreement, user)
+
+
+_on_accept: dict[str, Callable[[Agreement, User], None]] = {}
+
+
+def on_accept(name: str, joined: Callable[[Agreement, User], None]) -> None:
+    """Call ``joined(agreement, user)`` after each accepted invitation, in its
+    transaction (``provisioning/`` links the person's pushed records: this
+    package never imports it); by name, so registering again replaces."""
+    _on_accept[name] = joined
 
 
 def create_account(invitation: AgreementInvitation, name: str, password: str, repeated: str

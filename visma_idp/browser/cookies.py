@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flask import g
 from flask.sessions import SecureCookieSessionInterface
 
 from ..context import current_idp, request_state
@@ -91,6 +92,12 @@ class _PlainJSON:
         return json.loads(value)
 
 
+def stateless() -> None:
+    """This request is a machine's (the SCIM endpoints): it reads and writes
+    no cookie, and its pages' language is not the caller's (``i18n.py``)."""
+    g.stateless = True
+
+
 class StateCookieInterface(SecureCookieSessionInterface):
     """Flask's signed-cookie session (the ``STATE`` cookie: pending
     authorizations, the sign-in in progress, the CSRF token, the language
@@ -101,6 +108,11 @@ class StateCookieInterface(SecureCookieSessionInterface):
 
     def __init__(self) -> None:
         self._cached: tuple[Any, Any] | None = None
+
+    def save_session(self, app, session, response) -> None:
+        if g.get("stateless"):  # a machine's request (see :func:`stateless`): no cookie, no Vary
+            return
+        super().save_session(app, session, response)
 
     def get_signing_serializer(self, app):
         keys = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))

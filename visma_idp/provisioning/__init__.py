@@ -10,7 +10,9 @@ agreement, and several of them at once never overwrite each other.
   the address, membership, roles from groups, deactivation.
 - ``sources.py``: who owns each attribute of a person, and the conflicts a
   non-owner's value becomes (told to the agreement's admins once).
-- ``console.py``: the agreement admins' page of conflicts, where they pick a source.
+- ``console.py``: the agreement admins' page of conflicts, where they pick a
+  source; the members page links to it while there are open conflicts.
+- ``my_details.py``: the details a configured authority keeps, read-only on My details.
 - ``cli.py``: ``visma-idp provisioning create|list|rotate|remove``.
 """
 
@@ -26,8 +28,20 @@ if TYPE_CHECKING:
 
 def init_app(app: Flask, idp: IdentityProvider) -> None:
     """Register the SCIM endpoints (exempt from CSRF: bearer tokens, no cookies)
-    and the admins' conflicts page."""
-    from . import console, scim
+    and the admins' conflicts page, and the hooks of the pages that may not
+    import provisioning/ (``tests/test_layers.py``): the conflicts page's link on
+    the members page (``agreements.console.link_pages``), and My details
+    (``account.profile.keep_fields``: the details a configured authority keeps
+    are read-only there; a detail the person changes is theirs from then on),
+    and accepting an invitation (``agreements.invitations.on_accept``: the
+    person's pushed records are linked)."""
+    from ..account import profile
+    from ..agreements import console as agreement_console
+    from ..agreements import invitations
+    from . import console, my_details, people, scim, sources
 
     idp.register_blueprints(app, scim.bp, console.bp)
     idp.csrf.exempt(scim.bp)
+    agreement_console.link_pages("provisioning_conflicts", console.members_page_links)
+    profile.keep_fields("provisioning", managed=my_details.kept_fields, changed=sources.person_changed)
+    invitations.on_accept("provisioning", people.link_invited)

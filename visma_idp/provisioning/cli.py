@@ -18,7 +18,8 @@ from .sources import ATTRIBUTES
 if TYPE_CHECKING:
     from ..storage import ProvisioningClient
 
-_ATTRIBUTE = click.Choice(ATTRIBUTES)
+# checked by clients.check_attributes, so an unknown one is refused input (exit status 1) like the rest
+_ATTRIBUTE_HELP = f"one of {', '.join(ATTRIBUTES)}"
 
 
 @click.group()
@@ -56,8 +57,8 @@ def _print_token(row: ProvisioningClient, token: str) -> None:
 @provisioning.command("create")
 @click.option("--agreement", "agreement_ref", required=True, help="The agreement's id or organisation number.")
 @click.option("--name", required=True, help="A name for the system, like payroll or entra (unique).")
-@click.option("--authoritative-for", "attributes", multiple=True, type=_ATTRIBUTE,
-              help="An attribute this system is the authority for in the agreement (repeatable).")
+@click.option("--authoritative-for", "attributes", multiple=True, metavar="ATTR",
+              help=f"An attribute this system is the authority for in the agreement ({_ATTRIBUTE_HELP}; repeatable).")
 def provisioning_create(agreement_ref: str, name: str, attributes: tuple[str, ...]) -> None:
     """Register a provisioning client of an agreement; print its SCIM base URL and bearer token once."""
     from sqlalchemy.exc import IntegrityError
@@ -115,8 +116,8 @@ def provisioning_rotate(name: str) -> None:
 
 @provisioning.command("update")
 @click.argument("name")
-@click.option("--authoritative-for", "attributes", multiple=True, type=_ATTRIBUTE,
-              help="An attribute this system is the authority for (repeatable); replaces the list.")
+@click.option("--authoritative-for", "attributes", multiple=True, metavar="ATTR",
+              help=f"An attribute this system is the authority for ({_ATTRIBUTE_HELP}; repeatable); replaces the list.")
 @click.option("--no-authority", is_flag=True, help="Make the system the authority for no attribute.")
 def provisioning_update(name: str, attributes: tuple[str, ...], no_authority: bool) -> None:
     """Change which attributes a provisioning client is the authority for."""

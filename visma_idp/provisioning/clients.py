@@ -21,13 +21,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 
 from .. import audit
 from ..context import current_idp
 from ..crypto import random_token
 from ..errors import InvalidInput
-from ..storage import Agreement, ProvisioningClient, db
+from ..storage import Agreement, AttributeSource, ProvisioningClient, ProvisioningConflict, db
 from .sources import ATTRIBUTES
 
 TOKEN_PREFIX = "scim_"
@@ -103,8 +103,19 @@ def set_authority(row: ProvisioningClient, attributes: Iterable[str]) -> bool:
 
 def remove(row: ProvisioningClient) -> None:
     """Delete ``row`` and its resources (the accounts and memberships they made
-    stay); the caller commits."""
-    audit.record("provisioning_client_removed", subject=row.name, agreement=row.agreement.public_id)
+    stay); the caller commits. The attributes it owned have no owner any more
+    (the next source takes them) and its open conflicts go: a source that no
+    longer exists must not keep an attribute, nor pass it on to a client that
+    later gets the same row id (SQLite reuses the highest one)."""
+    owned = db.session.execute(
+        delete(AttributeSource).where(AttributeSource.source == row.source),
+    ).rowcount  # type: ignore[attr-defined]
+    conflicts = db.session.execute(delete(ProvisioningConflict).where(
+        ProvisioningConflict.resolved_at.is_(None),
+        or_(ProvisioningConflict.current_source == row.source, ProvisioningConflict.other_source == row.source)),
+    ).rowcount  # type: ignore[attr-defined]
+    audit.record("provisioning_client_removed", subject=row.name, agreement=row.agreement.public_id,
+                 details={"attributes": owned, "conflicts": conflicts})
     db.session.delete(row)
 
 

@@ -7,12 +7,15 @@ Rules:
   never the sign-in name. The sign-in address is the primary ``emails``
   value, else the ``work`` one, else the first.
 - Matching an unlinked resource to an account, in order: another client of
-  the same agreement holding a linked resource with the same ``externalId``,
-  then the same ``userName``; then the account with the address, only if it is
-  a member of the agreement already, or the address is verified and in one of
-  the agreement's domains. Nothing else links: an address outside the
-  agreement's domains gets an invitation to join it (the person accepts, and
-  the next push links them), never a silent takeover.
+  the same agreement holding a linked resource with the same ``externalId``
+  (never the same ``userName``: that is each system's own key, and two
+  systems may give one number to two people); then the account with the
+  address, only if it is a member of the agreement already (or was, until
+  this agreement's deactivation disabled it: a rehire), or its address is
+  verified, in one of the agreement's domains, and in no other agreement (a
+  person of another company is that company's). Nothing else links: such an
+  address gets an invitation to join the agreement, and accepting it links
+  the person (:func:`link_invited`), never a silent takeover.
 - No account with the address: a pending account is created, a member of
   the agreement, and gets the activation email. A person pushed without an
   address is kept, unlinked, until one arrives.
@@ -20,14 +23,16 @@ Rules:
   attribute (``sources.py``): a pending account's address is changed and the
   activation email sent to the new one; an activated account gets the same
   confirmation as a person's own change, asked once per address.
-- ``active: false`` (or deleting the resource) removes the person from the
+- ``active: false`` (or deleting the resource), once no other system of the
+  agreement holds the person as active, removes the person from the
   agreement (their roles kept for a reactivation), ends their sessions
   working in it and revokes its tokens. A person left in no agreement has
   their account disabled until a reactivation; a person in other agreements
   keeps it.
 - Groups are roles in the agreement, named after the group (``role_of``).
   The person's roles from this client's groups are granted and withdrawn
-  as the groups change; roles given otherwise stay.
+  as the groups change; a role the person had already (given on the members
+  page) is not the client's, and stays when they leave the group.
 """
 
 from __future__ import annotations
@@ -83,7 +88,8 @@ def values_of(data: Mapping[str, Any]) -> dict[str, str | None]:
     from ..account.profile import normalize_phone
 
     out: dict[str, str | None] = {}
-    name = data.get("name") if isinstance(data.get("name"), dict) else {}
+    raw_name = data.get("name")
+    name: dict[str, Any] = raw_name if isinstance(raw_name, dict) else {}
     if name.get("givenName"):
         out["given_name"] = str(name["givenName"])[:100]
     if name.get("familyName"):
@@ -126,18 +132,17 @@ def _domain_of(address: str) -> str:
 
 def match(client: ProvisioningClient, row: ScimResource, email: str | None) -> User | None:
     """The account an unlinked resource stands for (see the rules), or None."""
-    found = (_linked_elsewhere(client, ScimResource.external_id, row.external_id)
-             or _linked_elsewhere(client, ScimResource.key, row.key))
+    found = _linked_elsewhere(client, ScimResource.external_id, row.external_id)
     if found is not None or email is None:
         return found
     user = queries.user_by_email(email)
     if user is None:
         return None
     agreement = client.agreement
-    if agreements.membership(user.id, agreement.id) is not None:
+    if agreements.membership(user.id, agreement.id) is not None or user.disabled_by_agreement == agreement.id:
         return user
     domains = {d.lower() for d in agreement.domains or []}
-    if user.email_verified and _domain_of(email) in domains:
+    if user.email_verified and _domain_of(email) in domains and not agreements.memberships_of(user.id):
         return user
     return None
 
@@ -157,18 +162,32 @@ def _invite(client: ProvisioningClient, row: ScimResource, email: str) -> None:
                  details={"client": client.name, "resource": row.scim_id})
 
 
+def link_invited(agreement: Agreement, user: User) -> None:
+    """``user`` accepted an invitation to ``agreement``: the records of its
+    systems that were waiting for that address (not linked, see the rules)
+    are linked to them now, and followed as a push would. The caller commits."""
+    rows = db.session.scalars(
+        select(ScimResource).join(ProvisioningClient, ProvisioningClient.id == ScimResource.client_id)
+        .where(ProvisioningClient.agreement_id == agreement.id, ScimResource.kind == "User",
+               ScimResource.user_id.is_(None), ScimResource.email == user.email)).all()
+    for row in rows:
+        sync_user(row.client, row)
+
+
 def _create(client: ProvisioningClient, email: str, values: Mapping[str, str | None]) -> User:
+    from ..account.activation import send_welcome
     from ..admin.service import create_user
 
-    user = create_user(email, values.get("name") or "", invite=True)
-    sources.apply(client, user, values)
+    user = create_user(email, values.get("name") or "", invite=False)
+    sources.apply(client, user, values, new=True)
+    send_welcome(user)  # after the details: the email is in the person's language
     sources.may_set(client, user, "email", email)  # the client is the first source of the address
     audit.record("provisioning_user_created", user_id=user.id, subject=email,
-                 agreement=client.agreement.public_id, details={"client": client.name})
+                 agreement=client.agreement.public_id, details={"client": client.name, "invited": True})
     return user
 
 
-def _change_email(client: ProvisioningClient, row: ScimResource, user: User, email: str) -> None:
+def change_email(client: ProvisioningClient, row: ScimResource, user: User, email: str) -> None:
     if not sources.may_set(client, user, "email", email):
         return
     if queries.user_by_email(email) is not None:
@@ -176,14 +195,14 @@ def _change_email(client: ProvisioningClient, row: ScimResource, user: User, ema
                      agreement=client.agreement.public_id, details={"client": client.name})
         return
     if user.status == "pending":
-        from ..account.activation import resend_activation
+        from ..account.activation import send_welcome
 
         old = user.email
         user.email = email
         user.updated_at = current_idp().clock.now()
         audit.record("email_changed", user_id=user.id, subject=email,
                      details={"old": old, "via_provisioning": client.name}, agreement=client.agreement.public_id)
-        resend_activation(user)
+        send_welcome(user)  # the first mail to this address; the old address's link stops working
         return
     if row.requested_email == email:
         return  # asked already: the person confirms it, or not
@@ -214,8 +233,9 @@ def sync_user(client: ProvisioningClient, row: ScimResource) -> None:
         audit.record("provisioning_linked", user_id=user.id, subject=user.email,
                      agreement=client.agreement.public_id, details={"client": client.name, "resource": row.scim_id})
     if email is not None and email != user.email:
-        _change_email(client, row, user, email)
+        change_email(client, row, user, email)
     sources.apply(client, user, values)
+    sources.tell_new_conflicts()
     if row.active:
         _reactivate(client, row, user)
     else:
@@ -240,11 +260,12 @@ def _resource_ids_of(client: ProvisioningClient, user: User) -> list[str]:
 
 def _reactivate(client: ProvisioningClient, row: ScimResource, user: User) -> None:
     agreement = client.agreement
-    if row.disabled_account and not user.is_active:
-        user.is_active = True
-        audit.record("user_enabled", user_id=user.id, subject=user.email, agreement=agreement.public_id,
-                     details={"via_provisioning": client.name})
-    row.disabled_account = False
+    if user.disabled_by_agreement == agreement.id:
+        if not user.is_active:
+            user.is_active = True
+            audit.record("user_enabled", user_id=user.id, subject=user.email, agreement=agreement.public_id,
+                         details={"via_provisioning": client.name})
+        user.disabled_by_agreement = None
     if agreements.membership(user.id, agreement.id) is None:
         kept = row.kept_roles or []
         agreements.add_member(agreement, user)
@@ -255,7 +276,10 @@ def _reactivate(client: ProvisioningClient, row: ScimResource, user: User) -> No
 
 
 def sync_roles(client: ProvisioningClient, user: User) -> None:
-    """Grant and withdraw the roles this client's groups give ``user`` (a member)."""
+    """Grant and withdraw the roles this client's groups give ``user`` (a member).
+
+    The client owns (``granted_roles``) only the roles it added: a role the
+    person had already, given on the members page, stays when they leave the group."""
     agreement: Agreement = client.agreement
     membership = agreements.membership(user.id, agreement.id)
     if membership is None:
@@ -263,20 +287,32 @@ def sync_roles(client: ProvisioningClient, user: User) -> None:
     wanted = _member_roles(client, user)
     rows = list(db.session.scalars(select(ScimResource).where(
         ScimResource.client_id == client.id, ScimResource.kind == "User", ScimResource.user_id == user.id)))
-    granted = set().union(*(set(r.granted_roles or []) for r in rows)) if rows else set()
-    if wanted == granted:
-        return
+    owned = set().union(*(set(r.granted_roles or []) for r in rows)) if rows else set()
     current = {r["role"] for r in membership.roles or [] if r.get("client") is None}
-    agreements.set_roles(agreement, user, sorted((current - granted) | wanted))
+    to_add, to_remove = wanted - current, owned - wanted
+    if to_add or to_remove:
+        agreements.set_roles(agreement, user, sorted((current - to_remove) | to_add))
+    now_owned = sorted((owned & wanted) | to_add)
     for r in rows:
-        r.granted_roles = sorted(wanted)
+        if list(r.granted_roles or []) != now_owned:
+            r.granted_roles = now_owned
+
+
+def _active_elsewhere(client: ProvisioningClient, row: ScimResource, user: User) -> bool:
+    """Whether another system of the agreement still holds the person as active."""
+    return db.session.scalar(
+        select(ScimResource.id).join(ProvisioningClient, ProvisioningClient.id == ScimResource.client_id)
+        .where(ProvisioningClient.agreement_id == client.agreement_id, ScimResource.kind == "User",
+               ScimResource.user_id == user.id, ScimResource.active.is_(True), ScimResource.id != row.id)
+        .limit(1)) is not None
 
 
 def deactivate(client: ProvisioningClient, row: ScimResource, user: User) -> None:
-    """Take the person out of the agreement (see the rules); nothing when they are out already."""
+    """Take the person out of the agreement (see the rules); nothing when they
+    are out already, or while another system of the agreement holds them as active."""
     agreement = client.agreement
     membership = agreements.membership(user.id, agreement.id)
-    if membership is None:
+    if membership is None or _active_elsewhere(client, row, user):
         return
     row.kept_roles = list(membership.roles or [])
     agreements.remove_member(agreement, user)
@@ -288,7 +324,7 @@ def deactivate(client: ProvisioningClient, row: ScimResource, user: User) -> Non
         from ..account.sessions import revoke_everything
 
         user.is_active = False
-        row.disabled_account = True
+        user.disabled_by_agreement = agreement.id
         revoke_everything(user.id, reason="deprovisioned")
         audit.record("user_disabled", user_id=user.id, subject=user.email, agreement=agreement.public_id,
                      details={"via_provisioning": client.name})

@@ -102,11 +102,13 @@ def may_set(client: ProvisioningClient, user: User, attribute: str, value: str |
     return False
 
 
-def apply(client: ProvisioningClient, user: User, values: Mapping[str, str | None]) -> list[str]:
+def apply(client: ProvisioningClient, user: User, values: Mapping[str, str | None], *, new: bool = False
+          ) -> list[str]:
     """Set the attributes of ``values`` (all but ``email``, which is
     ``people.py``'s) that ``client`` owns and that differ; return the names
-    that changed. Audited, and told to an activated person in the batched
-    "your details have changed" email. The caller commits."""
+    that changed. Audited (unless the account is ``new``: its creation is),
+    and told to an activated person in the batched "your details have
+    changed" email. The caller commits."""
     from ..account.notifications import record_profile_change
 
     changed = []
@@ -119,8 +121,10 @@ def apply(client: ProvisioningClient, user: User, values: Mapping[str, str | Non
     if "phone_number" in changed:
         user.phone_number_verified = False
     user.updated_at = _now()
-    audit.record("profile_updated", user_id=user.id, subject=user.email,
-                 details={"fields": changed, "via_provisioning": client.name}, agreement=client.agreement.public_id)
+    if not new:
+        audit.record("profile_updated", user_id=user.id, subject=user.email,
+                     details={"fields": changed, "via_provisioning": client.name},
+                     agreement=client.agreement.public_id)
     if user.activated_at is not None:
         record_profile_change(user, changed)
     return changed
@@ -147,7 +151,8 @@ def _conflict(client: ProvisioningClient, user: User, attribute: str, own: str, 
         ProvisioningConflict.other_source == client.source, ProvisioningConflict.other_value == other,
         ProvisioningConflict.agreement_id == client.agreement_id))
     if row is not None:
-        row.last_seen = now
+        if now - row.last_seen >= SEEN_AGAIN_EVERY:
+            row.last_seen = now
         return
     row = ProvisioningConflict(agreement_id=client.agreement_id, user_id=user.id, attribute=attribute,
                                current_source=own, current_value=_text(current), other_source=client.source,
@@ -156,28 +161,71 @@ def _conflict(client: ProvisioningClient, user: User, attribute: str, own: str, 
     db.session.flush()
     audit.record("provisioning_conflict", user_id=user.id, subject=user.email, agreement=client.agreement.public_id,
                  details={"attribute": attribute, "kept": own, "refused": client.source, "client": client.name})
-    _tell_admins(client.agreement, row)
+    db.session.info.setdefault(_NEW, []).append(row.id)
 
 
-def _tell_admins(agreement: Agreement, row: ProvisioningConflict) -> None:
-    """One email to each admin of the agreement about a new conflict."""
-    from ..agreements.invitations import ADMIN_ROLE
-    from ..notify.messages import queue
+_NEW = "visma_idp.new_provisioning_conflicts"
+#: a conflict's value seen again moves its ``last_seen`` at most this often
+SEEN_AGAIN_EVERY = 12 * 3600
 
-    admins = db.session.scalars(
-        select(User).join(Membership, Membership.user_id == User.id)
-        .where(Membership.agreement_id == agreement.id, User.is_active.is_(True))).all()
-    link = current_idp().url("provisioning_console.conflicts", public_id=agreement.public_id)
-    for admin in admins:
-        membership = next((m for m in db.session.scalars(select(Membership).where(
-            Membership.user_id == admin.id, Membership.agreement_id == agreement.id))), None)
-        if membership is None or not any(r["role"] == ADMIN_ROLE and r.get("client") is None
-                                         for r in membership.roles or []):
+
+def revisit(client: ProvisioningClient, user: User, values: Mapping[str, str | None]) -> None:
+    """A push from ``client`` that changed nothing of its resource still
+    carries ``values``: a value that differs from the account and that the
+    client does not own is a conflict, new (recorded and told once) or seen
+    again (its ``last_seen`` moves, at most every ``SEEN_AGAIN_EVERY``).
+    Nothing is applied, and nothing else is written, audited or sent."""
+    for name in ATTRIBUTES:
+        value = values.get(name)
+        if value is None or getattr(user, name) == value:
             continue
-        queue("provisioning_conflict", to=admin.email, user=admin, agreement=agreement.name,
-              person=row.user.email, attribute=row.attribute, current_source=client_name(row.current_source),
-              current_value=row.current_value or "", other_source=client_name(row.other_source),
-              other_value=row.other_value or "", link=link)
+        own = owner(user.id, name)
+        if own is not None and own != client.source:
+            _conflict(client, user, name, own, getattr(user, name), value)
+    tell_new_conflicts()
+
+
+def tell_new_conflicts() -> None:
+    """Tell the agreement's admins of the conflicts this transaction found:
+    one email per person and source, naming every attribute that differs
+    (a family name that differs makes the display name differ too)."""
+    ids = db.session.info.pop(_NEW, [])
+    if not ids:
+        return
+    rows = [row for row in (db.session.get(ProvisioningConflict, i) for i in ids) if row is not None]
+    groups: dict[tuple[int, str, str], list[ProvisioningConflict]] = {}
+    for row in rows:
+        groups.setdefault((row.user_id, row.other_source, row.current_source), []).append(row)
+    for group in groups.values():
+        _tell_admins(group)
+
+
+def _admins(agreement_id: int) -> list[User]:
+    from ..agreements.invitations import ADMIN_ROLE
+
+    rows = db.session.execute(
+        select(User, Membership).join(Membership, Membership.user_id == User.id)
+        .where(Membership.agreement_id == agreement_id, User.is_active.is_(True))).tuples()
+    return [user for user, membership in rows
+            if any(r["role"] == ADMIN_ROLE and r.get("client") is None for r in membership.roles or [])]
+
+
+def _tell_admins(rows: list[ProvisioningConflict]) -> None:
+    """One email to each admin of the agreement about new conflicts of one person and source."""
+    from ..notify.messages import queue
+    from ..storage import Agreement
+
+    first = rows[0]
+    agreement = db.session.get(Agreement, first.agreement_id)
+    if agreement is None:
+        return
+    link = current_idp().url("provisioning_console.conflicts", public_id=agreement.public_id)
+    differences = [{"attribute": row.attribute, "current_value": row.current_value or "",
+                    "other_value": row.other_value or ""} for row in rows]
+    for admin in _admins(agreement.id):
+        queue("provisioning_conflict", to=admin.email, user=admin, agreement=agreement.name, person=first.user.email,
+              current_source=client_name(first.current_source), other_source=client_name(first.other_source),
+              differences=differences, link=link)
 
 
 def client_name(source: str) -> str | None:
@@ -206,6 +254,13 @@ def resolve(row: ProvisioningConflict, chosen: str, *, by: User | None) -> None:
     """Settle a conflict with the source ``chosen`` (one of its two): it owns
     the attribute from now on, and its value is applied. The caller commits.
 
+    An email address (the sign-in name) is never swapped in here: it takes
+    the way of the chosen client's own push (``people.py``): an activated
+    account gets the email-change confirmation at the chosen address (the
+    address changes when the person opens the link; asked once per address),
+    a pending account's address changes with its activation email sent there,
+    and an address another account has changes nothing.
+
     Raises:
         InvalidInput: ``chosen`` is neither source, the conflict is settled, or
             another client is configured as the attribute's authority.
@@ -225,17 +280,44 @@ def resolve(row: ProvisioningConflict, chosen: str, *, by: User | None) -> None:
         from ..account.notifications import record_profile_change
 
         setattr(user, row.attribute, value)
+        if row.attribute == "phone_number":
+            user.phone_number_verified = False
         user.updated_at = _now()
         if user.activated_at is not None:
             record_profile_change(user, [row.attribute])
-    row.resolved_at = _now()
-    row.resolved_by = by.id if by is not None else None
-    row.chosen = chosen
+    now = _now()
+    # the other open conflicts of this attribute (a third source, an older value) are settled with it
+    for other in db.session.scalars(select(ProvisioningConflict).where(
+            ProvisioningConflict.user_id == row.user_id, ProvisioningConflict.attribute == row.attribute,
+            ProvisioningConflict.agreement_id == row.agreement_id, ProvisioningConflict.resolved_at.is_(None))):
+        other.resolved_at = now
+        other.resolved_by = by.id if by is not None else None
+        other.chosen = chosen
     from ..agreements.service import by_details
 
     audit.record("provisioning_conflict_resolved", user_id=user.id, subject=user.email,
                  agreement=_agreement_public_id(row),
                  details={"attribute": row.attribute, "chosen": chosen, "changed": changed, **by_details(by)})
+    if row.attribute == "email" and value and value != user.email:
+        _move_address(chosen, user, value)
+
+
+def _move_address(chosen: str, user: User, address: str) -> None:
+    """The chosen client's address for ``user``, as its own push would bring
+    it (``people.py``) now that the client owns the attribute."""
+    from . import people
+    from .clients import by_source
+
+    client = by_source(chosen)
+    resource = None if client is None else db.session.scalar(
+        select(ScimResource).where(ScimResource.client_id == client.id, ScimResource.kind == "User",
+                                   ScimResource.user_id == user.id).order_by(ScimResource.id).limit(1))
+    if client is not None and resource is not None:
+        people.change_email(client, resource, user, address)
+    elif user.status == "active":  # the client no longer holds the person: the confirmation all the same
+        from ..account.email_change import request_change
+
+        request_change(user, address)
 
 
 def _agreement_public_id(row: ProvisioningConflict) -> str | None:

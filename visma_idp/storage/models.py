@@ -77,6 +77,10 @@ class User(db.Model):  # type: ignore[name-defined]
     mfa_required: Mapped[bool] = mapped_column(Boolean, default=False)
     must_enrol_factor: Mapped[bool] = mapped_column(Boolean, default=False)
     factors_changed_at: Mapped[int | None] = mapped_column(BigInteger)
+    # provisioning (provisioning/people.py): the agreement whose deactivation
+    # left the person in none and disabled the account (the id of the
+    # agreement; a reactivation there, or a rehire, enables it again)
+    disabled_by_agreement: Mapped[int | None] = mapped_column(Integer)
 
     @property
     def status(self) -> str:
@@ -881,9 +885,7 @@ class ScimResource(db.Model):  # type: ignore[name-defined]
     unique per client) or the Group's ``displayName``; ``version`` gives the
     ETag; ``granted_roles`` are the roles this client's groups gave the person,
     ``kept_roles`` the membership's roles while the person is deactivated;
-    ``requested_email`` the address whose change this client last asked for;
-    ``disabled_account``: deactivating this person left them in no agreement,
-    so their account was disabled (and is enabled again on reactivation)."""
+    ``requested_email`` the address whose change this client last asked for."""
 
     __tablename__ = "scim_resources"
 
@@ -902,7 +904,6 @@ class ScimResource(db.Model):  # type: ignore[name-defined]
     granted_roles: Mapped[list[str]] = mapped_column(Json, default=list)
     kept_roles: Mapped[list[dict[str, Any]] | None] = mapped_column(Json)
     requested_email: Mapped[str | None] = mapped_column(String(320))
-    disabled_account: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[int] = mapped_column(BigInteger)
 
