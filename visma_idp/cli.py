@@ -2,7 +2,7 @@
 
 Each package keeps its own commands beside its code and this module adds
 them to :func:`main`: ``serve`` (``server.py``), ``db`` (``migrate.py``),
-``users`` and ``admin`` (``admin/cli.py``), ``clients`` and ``keys``
+``users`` and ``admin`` (``admin/cli.py``), ``clients``, ``keys`` and ``logout``
 (``oidc/cli.py``), ``upstreams`` (``federation/cli.py``), ``agreements``
 (``agreements/cli.py``), ``provisioning`` (``provisioning/cli.py``), ``purge`` (``maintenance.py``), ``mail``
 (``notify/cli.py``). What they share is in ``cli_support.py``.
@@ -35,7 +35,7 @@ from .federation.cli import upstreams
 from .maintenance import purge_command
 from .migrate import database
 from .notify.cli import mail
-from .oidc.cli import clients, keys
+from .oidc.cli import clients, keys, logout
 from .provisioning.cli import provisioning
 from .server import serve
 
@@ -116,8 +116,8 @@ def main(ctx: click.Context) -> None:
     ctx.meta[APP_FACTORY] = _app
 
 
-for command in (serve, database, users, admin_group, clients, keys, upstreams, agreements, provisioning, purge_command,
-                mail):
+for command in (serve, database, users, admin_group, clients, keys, logout, upstreams, agreements, provisioning,
+                purge_command, mail):
     main.add_command(command)
 
 

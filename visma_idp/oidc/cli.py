@@ -1,6 +1,7 @@
-"""The ``visma-idp clients`` and ``visma-idp keys`` commands: register,
-list and change relying parties (and give one a new secret), list and
-rotate the signing keys."""
+"""The ``visma-idp clients``, ``visma-idp keys`` and ``visma-idp logout``
+commands: register, list and change relying parties (and give one a new
+secret), list and rotate the signing keys, run the back-channel logout
+worker and look at its queue."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def _read_jwks(path: str) -> dict[str, Any]:
                    "so and whom to ask.")
 @click.option("--backchannel-logout-uri",
               help="Where the app wants logout tokens (OIDC Back-Channel Logout): an absolute https URL (http only "
-                   "on 127.0.0.1/localhost), no fragment. Stored and shown; logout tokens are not sent yet.")
+                   "on 127.0.0.1/localhost), no fragment. Logout tokens go there when a session it took part in ends.")
 @click.option("--backchannel-logout-session-required", is_flag=True,
               help="The app needs the sid claim in its logout tokens.")
 def clients_create(
@@ -178,7 +179,7 @@ def clients_rotate_secret(client_id: str) -> None:
 @click.option("--post-logout-redirect-uri", "post_logout_redirect_uris", multiple=True,
               help="Post-logout redirect URI (repeatable): the ones given replace all registered ones.")
 @click.option("--no-post-logout-redirect-uris", is_flag=True, help="Remove every post-logout redirect URI.")
-@click.option("--backchannel-logout-uri", help="A new back-channel logout URI (https; not used yet).")
+@click.option("--backchannel-logout-uri", help="A new back-channel logout URI (https; logout tokens go there).")
 @click.option("--no-backchannel-logout-uri", is_flag=True, help="Remove the back-channel logout URI.")
 @click.option("--backchannel-logout-session-required/--no-backchannel-logout-session-required", default=None,
               help="Whether the app needs the sid claim in its logout tokens.")
@@ -241,3 +242,88 @@ def keys_rotate() -> None:
         fresh = idp.keys.rotate_audited()
         for key in fresh:
             click.echo(f"{key.alg:<6} {key.kid} active")
+
+
+@click.group()
+def logout() -> None:
+    """Back-channel logout: the worker that tells relying apps a session ended, and its queue."""
+
+
+@logout.command("worker")
+@click.option("--once", is_flag=True, help="Queue and send what is due now, then exit.")
+@click.option("--interval", default=5.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds to wait between rounds when nothing more is due.")
+def logout_worker(once: bool, interval: float) -> None:
+    """Tell relying apps that sessions ended (back-channel logout), with retries, until stopped.
+
+    Each round queues the logout tokens of sessions that ended or expired,
+    then sends what is due. SIGTERM or SIGINT let the round finish. Run as
+    many as you like: a session is queued once and a token is claimed before
+    it is sent, so none goes twice.
+    """
+    import signal
+    import threading
+
+    from .backchannel import run_once
+
+    app = provider_app()
+    idp = app.extensions["visma_idp"]
+    click.echo("visma-idp logout worker: telling relying apps when sessions end")
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+    if not once and threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        while not stop.is_set():
+            try:
+                with app.app_context():
+                    report = run_once(idp)
+            except Exception as exc:  # noqa: BLE001 - the database is away: try again next round
+                if once:
+                    raise InvalidInput(f"logout round failed: {type(exc).__name__}: {exc}") from exc
+                click.echo(f"{when(idp.clock.now())} logout round failed: {type(exc).__name__}: {exc}", err=True)
+                stop.wait(interval)
+                continue
+            if report.tried or report.queued:
+                click.echo(f"{when(idp.clock.now())} {report}")
+            if once:
+                break
+            stop.wait(interval)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@logout.command("list")
+@click.option("--status", type=click.Choice(["pending", "sent", "failed"]), help="Only deliveries in this state.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1), help="How many, newest first.")
+def logout_list(status: str | None, limit: int) -> None:
+    """List back-channel logout deliveries, newest first (never a token)."""
+    from .backchannel import newest
+
+    app = provider_app()
+    with app.app_context():
+        rows = [[r.id, r.client_id, r.reason, r.status, r.attempts, when(r.created_at), when(r.sent_at),
+                 (r.last_error or "")[:60] or None] for r in newest(limit=limit, status=status)]
+    table(["id", "client", "reason", "status", "tries", "queued", "sent", "last error"], rows)
+
+
+@logout.command("retry")
+@click.argument("delivery_id", required=False, type=int)
+@click.option("--failed", "all_failed", is_flag=True, help="Every failed delivery.")
+def logout_retry(delivery_id: int | None, all_failed: bool) -> None:
+    """Send a failed back-channel logout again (the worker sends it on its next round)."""
+    from ..storage import db
+    from .backchannel import retry
+
+    if (delivery_id is None) == (not all_failed):
+        raise InvalidInput("give a delivery id or --failed")
+    app = provider_app()
+    idp = app.extensions["visma_idp"]
+    with app.app_context():
+        ids = retry(idp, delivery_id=delivery_id)
+        db.session.commit()
+    if delivery_id is not None and not ids:
+        raise InvalidInput(f"no failed or pending delivery {delivery_id} (see `visma-idp logout list`)")
+    click.echo(f"queued again: {', '.join(map(str, ids)) or 'none'}")

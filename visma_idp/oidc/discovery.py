@@ -46,5 +46,6 @@ def metadata(idp, claims_supported: list[str], acr_values: list[str]) -> dict:
         "claims_locales_supported": ["en"],
         "authorization_response_iss_parameter_supported": True,
         "frontchannel_logout_supported": False,
-        "backchannel_logout_supported": False,
+        "backchannel_logout_supported": True,  # oidc/backchannel.py
+        "backchannel_logout_session_supported": True,  # every logout token carries sid
     }

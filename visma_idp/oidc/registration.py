@@ -15,7 +15,8 @@ Rules (each refusal is :class:`~visma_idp.errors.InvalidInput` naming why):
   ``authorization_code`` grant needs at least one redirect URI;
 - a back-channel logout URI (OIDC Back-Channel Logout 1.0 §2.2) is an
   absolute https URL (plain http only on a loopback host), without fragment;
-  it is stored and shown, not used yet (sending logout tokens is to come);
+  logout tokens are sent there when a session the client took part in ends
+  (``oidc/backchannel.py``);
 - a secret (given, or generated: shown once) is stored only as its keyed
   digest; a public client is always held to PKCE.
 
@@ -92,7 +93,7 @@ def create_client(
 
     ``backchannel_logout_uri``: where the client wants logout tokens (OIDC
     Back-Channel Logout 1.0), with ``backchannel_logout_session_required``
-    when it needs their ``sid``; stored and shown, not used yet.
+    when it needs their ``sid`` (``oidc/backchannel.py`` always sends it).
 
     ``requires_agreement``: the app works only for people of an agreement
     (company); a person without one gets a page saying so (docs/agreements.md).

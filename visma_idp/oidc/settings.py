@@ -30,6 +30,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ACCESS_TOKEN_SIGNING_ALG", "ES256", one_of(SIGNING_ALGS), "Algorithm of JWT access tokens."),
     Setting("KEY_CACHE_SECONDS", 30, integer(1),
             "How often (seconds) a process looks for rotated signing keys; parsed keys are cached between looks."),
+    Setting("LOGOUT_TOKEN_LIFETIME", 120, integer(10),
+            "Seconds a back-channel logout token is valid (`exp` - `iat`); each try is signed afresh."),
+    Setting("LOGOUT_TIMEOUT_SECONDS", 5, integer(1),
+            "How long a back-channel logout POST may take before it counts as failed (an RP-initiated logout "
+            "waits at most 2 seconds per app before its redirect, and leaves the rest to the worker)."),
+    Setting("LOGOUT_RETRY_SECONDS", 30, integer(1),
+            "First wait before a failed back-channel logout is tried again; it doubles with each try (at most an hour)."),
+    Setting("LOGOUT_MAX_ATTEMPTS", 10, integer(1),
+            "Tries of one back-channel logout before it is marked failed (`visma-idp logout retry` sends it again)."),
     Setting("CLIENT_CACHE_SECONDS", 10, integer(0),
             "How long a process keeps a client's registration in memory; changes reach other processes within it (0: off)."),
 )

@@ -15,7 +15,7 @@ from ..browser.sso import current_session, end_current_session
 from ..context import current_idp
 from ..security import allow_form_action
 from ..storage import db, queries
-from . import authorization
+from . import authorization, backchannel
 from .authorization import NO_STORE, error_page
 from .claims import AGREEMENT_SCOPE, CLAIMS_SUPPORTED, agreement_claims, memberships_claim, release_claims
 from .discovery import metadata
@@ -179,6 +179,9 @@ def end_session():
         end_current_session()
         audit.record("logout", user_id=sess.user_id,
                      client_id=end_req.client.client_id if end_req.client else None)
+        db.session.flush()
+        # the apps of this session are told now, once each and briefly; the worker retries the rest
+        backchannel.tell_now(idp, backchannel.queue_session(idp, sess, reason="rp_logout"))
     db.session.commit()
     resp = server.create_endpoint_response("end_session", end_req)
     if resp is not None:

@@ -25,7 +25,8 @@ Where SQL lives (tests/test_layers.py checks this list against the code):
   `factors/totp.py`, `factors/sms.py`, `factors/webauthn.py`,
   `factors/recovery_codes.py` and `factors/admin_codes.py`; the mail and
   text-message outboxes in `notify/outbox.py` and `notify/sms.py`; signing
-  keys in `oidc/keys.py` (rotation under a table lock); password history
+  keys in `oidc/keys.py` (rotation under a table lock); back-channel logout
+  deliveries in `oidc/backchannel.py` (claimed with a lease, like mail); password history
   in `password/service.py`; upstream providers in `federation/upstreams.py`,
   their linked identities in `federation/linking.py` and national identity
   numbers in `federation/national_id.py`; agreements and memberships in
@@ -66,6 +67,7 @@ from .models import (  # noqa: F401
     ClientSnapshot,
     Consent,
     Factor,
+    LogoutDelivery,
     MailOutbox,
     Membership,
     NationalIdentity,

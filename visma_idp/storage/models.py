@@ -196,7 +196,7 @@ class Client(ClientRules, db.Model):  # type: ignore[name-defined]
     # the app works only for people of an agreement: one without any sees a page saying so
     requires_agreement: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[int] = mapped_column(BigInteger)
-    # OIDC Back-Channel Logout 1.0: where to send logout tokens (stored and shown; not sent yet)
+    # OIDC Back-Channel Logout 1.0: where to send logout tokens (oidc/backchannel.py)
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
     backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False,
                                                                       server_default=sql_false())
@@ -225,6 +225,8 @@ class ClientSnapshot(ClientRules):
     id_token_claims: bool | None
     requires_agreement: bool
     created_at: int
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = False
 
     @classmethod
     def of(cls, row: Client, **extra: Any) -> Self:
@@ -248,7 +250,7 @@ class AuthorizationCode(db.Model):  # type: ignore[name-defined]
     claims: Mapped[dict[str, Any] | None] = mapped_column(Json)
     code_challenge: Mapped[str | None] = mapped_column(String(128))
     code_challenge_method: Mapped[str | None] = mapped_column(String(8))
-    sid: Mapped[str | None] = mapped_column(String(64))
+    sid: Mapped[str | None] = mapped_column(String(64), index=True)
     agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id", ondelete="SET NULL"))
     issued_at: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[int] = mapped_column(BigInteger)
@@ -305,7 +307,7 @@ class Token(db.Model):  # type: ignore[name-defined]
     acr: Mapped[str | None] = mapped_column(String(128))
     amr: Mapped[list[str] | None] = mapped_column(Json)
     claims: Mapped[dict[str, Any] | None] = mapped_column(Json)
-    sid: Mapped[str | None] = mapped_column(String(64))
+    sid: Mapped[str | None] = mapped_column(String(64), index=True)
     agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id", ondelete="SET NULL"))
 
     user: Mapped[User | None] = relationship(lazy="joined")
@@ -340,6 +342,9 @@ class SsoSession(db.Model):  # type: ignore[name-defined]
     password_at: Mapped[int | None] = mapped_column(BigInteger)
     # the agreement (company) the person works in now; switching changes it, not the sign-in
     agreement_id: Mapped[int | None] = mapped_column(ForeignKey("agreements.id", ondelete="SET NULL"))
+    # back-channel logout (oidc/backchannel.py): when the ended or expired
+    # session's logout tokens were queued (once, by whichever worker claims it)
+    logout_queued_at: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
     user: Mapped[User] = relationship(lazy="joined")
 
@@ -953,3 +958,30 @@ class ProvisioningConflict(db.Model):  # type: ignore[name-defined]
     chosen: Mapped[str | None] = mapped_column(String(64))
 
     user: Mapped[User] = relationship(lazy="joined", foreign_keys=[user_id])
+
+
+class LogoutDelivery(db.Model):  # type: ignore[name-defined]
+    """One back-channel logout token to deliver to one relying app
+    (``oidc/backchannel.py``): for which session (``sid``, its public id) and
+    user (``sub``), where (``uri``, copied when queued), its ``jti`` (fixed:
+    every try carries the same one, so the app can drop a repeat), and the
+    delivery's state like the mail outbox's: ``pending`` / ``sent`` /
+    ``failed``, ``attempts`` (the claim's fencing token), ``lease_until``,
+    ``next_attempt_at``, ``last_error``."""
+
+    __tablename__ = "logout_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(128), index=True)
+    uri: Mapped[str] = mapped_column(String(2000))
+    sub: Mapped[str] = mapped_column(String(36))
+    sid: Mapped[str | None] = mapped_column(String(64))
+    jti: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    next_attempt_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    lease_until: Mapped[int | None] = mapped_column(BigInteger)
+    sent_at: Mapped[int | None] = mapped_column(BigInteger)
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -222,6 +222,28 @@ def leave_agreement(user_id: int, agreement_id: int, now: int) -> tuple[int, int
     return sessions, tokens
 
 
+def sessions_to_tell(now: int, *, limit: int) -> list[SsoSession]:
+    """Sessions that ended or expired and whose logout tokens were not queued yet (oldest first)."""
+    return list(db.session.scalars(
+        select(SsoSession).where(SsoSession.logout_queued_at.is_(None),
+                                 or_(SsoSession.ended_at.is_not(None), SsoSession.expires_at <= now))
+        .order_by(SsoSession.created_at).limit(limit)))
+
+
+def claim_session_logout(session_id: str, now: int) -> bool:
+    """Mark a session's logout tokens as queued; True for the one caller that
+    does it first (several workers or nodes never queue them twice)."""
+    return _exec(update(SsoSession).where(SsoSession.id == session_id, SsoSession.logout_queued_at.is_(None))
+                 .values(logout_queued_at=now)).rowcount == 1
+
+
+def clients_of_session(sid: str) -> set[str]:
+    """The clients that took part in a session: those it gave a code or a token (by ``sid``)."""
+    codes = db.session.scalars(select(AuthorizationCode.client_id).where(AuthorizationCode.sid == sid).distinct())
+    tokens = db.session.scalars(select(Token.client_id).where(Token.sid == sid).distinct())
+    return set(codes) | set(tokens)
+
+
 def touch_session(session_id: str, now: int) -> None:
     """Note that a session was used. Its own autocommit statement: a page that
     only reads (and commits nothing) still counts as activity."""
