@@ -15,6 +15,7 @@ production server on ``visma_idp.wsgi:app``.
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from typing import Any
 
@@ -24,6 +25,8 @@ from gunicorn.app.base import BaseApplication
 from .cli_support import provider_app
 from .config import is_loopback_issuer
 from .errors import InvalidInput
+
+log = logging.getLogger("visma_idp.logout")
 
 
 def _default_threads() -> int:
@@ -94,6 +97,8 @@ def serve(host: str, port: int, workers: int, threads: int, server_kind: str, de
         _warn_port_mismatch(idp.issuer, port)
     with app.app_context():
         db.engine.dispose()  # no connection crosses into forked workers
+    if (dev and reloaded) or (demo and not dev):
+        _logout_rounds(app)
     if dev:
         app.config["TEMPLATES_AUTO_RELOAD"] = True
         app.run(host=host, port=port, use_reloader=True, use_debugger=False, threaded=True)
@@ -112,6 +117,29 @@ def serve(host: str, port: int, workers: int, threads: int, server_kind: str, de
             "keepalive": 5,
         }
     ).run()
+
+
+def _logout_rounds(app, every: float = 5.0) -> None:
+    """A dev or demo server has no `visma-idp logout worker` beside it: a
+    thread of the serving process does its rounds (``oidc/backchannel.py``),
+    so a sign-out at the provider reaches the apps there too."""
+    import threading
+    import time
+
+    from .oidc.backchannel import run_once
+
+    idp = app.extensions["visma_idp"]
+
+    def rounds() -> None:
+        while True:
+            time.sleep(every)
+            try:
+                with app.app_context():
+                    run_once(idp)
+            except Exception:  # noqa: BLE001 - the next round tries again; a demo never stops for this
+                log.exception("back-channel logout round failed")
+
+    threading.Thread(target=rounds, name="logout-rounds", daemon=True).start()
 
 
 def _is_loopback(host: str) -> bool:
