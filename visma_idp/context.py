@@ -40,6 +40,8 @@ class RequestState:
         csp_override: a whole CSP for a response that serves foreign HTML.
         form_action_targets: further places this page's forms may end up
             (a checked redirect URI; ``security.py``).
+        frame_targets: the URIs this page loads in iframes (the logout page's
+            front-channel logout URIs; ``security.py`` lets their origins in).
         mail_queued: the request queued mail (``notify/outbox.py`` flushes).
         handbacks: how often the sign-in handed back to the protocol in this
             request (``login/pipeline.py`` stops a loop).
@@ -52,6 +54,7 @@ class RequestState:
     csp_nonce: str | None = None
     csp_override: str | None = None
     form_action_targets: list[str] = field(default_factory=list)
+    frame_targets: list[str] = field(default_factory=list)
     mail_queued: bool = False
     handbacks: int = 0
 

@@ -68,9 +68,11 @@ def install_security(app, idp) -> None:
         targets = list(state.form_action_targets)
         if response.mimetype == "text/html":
             targets += pending_redirect_uris()
-        if nonce or targets:
+        if nonce or targets or state.frame_targets:
             sources = sorted({s for s in map(csp_source, targets) if s})
-            csp = _csp(f"'nonce-{nonce}'" if nonce else "'none'", " ".join(["'self'", *sources]))
+            frames = sorted({s for s in map(csp_source, state.frame_targets) if s})
+            csp = _csp(f"'nonce-{nonce}'" if nonce else "'none'", " ".join(["'self'", *sources]),
+                       " ".join(frames) or None)
         else:
             csp = plain_csp
         csp = state.csp_override or csp  # a view that serves foreign HTML (the dev outbox) sandboxes it
@@ -81,6 +83,11 @@ def install_security(app, idp) -> None:
         if response.mimetype == "text/html":
             headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+def allow_frames(uri: str) -> None:
+    """Let this page load ``uri`` in an iframe (a registered front-channel logout URI)."""
+    request_state().frame_targets.append(uri)
 
 
 def allow_form_action(uri: str) -> None:
@@ -121,10 +128,11 @@ def csp_source(uri: str) -> str | None:
     return f"{scheme}://{host}" + (f":{port}" if port else "")
 
 
-def _csp(script: str, form_action: str) -> str:
+def _csp(script: str, form_action: str, frames: str | None = None) -> str:
+    frame_src = f"frame-src {frames}; " if frames else ""
     return (
         f"default-src 'none'; script-src {script}; style-src 'self'; img-src 'self' data:; "
-        f"connect-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
+        f"connect-src 'self'; {frame_src}form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
 
 

@@ -1,4 +1,4 @@
-"""back-channel logout: the delivery queue, and which ended sessions were queued
+"""back-channel logout: the delivery queue, and which ended sessions were queued; front-channel logout URIs
 
 Revision ID: 0011
 Revises: 0010
@@ -17,6 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('clients', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('frontchannel_logout_uri', sa.String(length=2000), nullable=True))
+        batch_op.add_column(sa.Column('frontchannel_logout_session_required', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
     with op.batch_alter_table('sso_sessions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('logout_queued_at', sa.BigInteger(), nullable=True))
     # sessions that ended before this release are not told now (nobody asked then)
@@ -60,3 +64,6 @@ def downgrade() -> None:
     op.drop_table('logout_deliveries')
     with op.batch_alter_table('sso_sessions', schema=None) as batch_op:
         batch_op.drop_column('logout_queued_at')
+    with op.batch_alter_table('clients', schema=None) as batch_op:
+        batch_op.drop_column('frontchannel_logout_session_required')
+        batch_op.drop_column('frontchannel_logout_uri')

@@ -190,6 +190,12 @@ async function main() {
     issuer: metadata.issuer,
     token_endpoint: metadata.token_endpoint,
     supports_pkce: metadata.supportsPKCE(),
+    // the logout specs' metadata, as openid-client parsed it
+    end_session_endpoint: metadata.end_session_endpoint,
+    backchannel_logout_supported: metadata.backchannel_logout_supported,
+    backchannel_logout_session_supported: metadata.backchannel_logout_session_supported,
+    frontchannel_logout_supported: metadata.frontchannel_logout_supported,
+    frontchannel_logout_session_supported: metadata.frontchannel_logout_session_supported,
   }
 
   // authorization request

@@ -147,6 +147,11 @@ def test_openid_client_code_flow_refresh_and_client_credentials(node, app, idp, 
     assert result["openid_client"] == {"ok": True}
     assert result["discovery"]["issuer"] == live_issuer
     assert result["discovery"]["supports_pkce"] is True
+    # Back-Channel Logout 1.0 §2.1 and Front-Channel Logout 1.0 §3 metadata, as the client library read them
+    assert result["discovery"]["end_session_endpoint"] == f"{live_issuer}/logout"
+    for name in ("backchannel_logout_supported", "backchannel_logout_session_supported",
+                 "frontchannel_logout_supported", "frontchannel_logout_session_supported"):
+        assert result["discovery"][name] is True, name
     assert result["login"]["answered"] == {"email": True, "password": True, "consent": True}
     assert {"code", "state", "iss"} <= set(result["login"]["callback_params"])
 

@@ -68,6 +68,11 @@ def _read_jwks(path: str) -> dict[str, Any]:
                    "on 127.0.0.1/localhost), no fragment. Logout tokens go there when a session it took part in ends.")
 @click.option("--backchannel-logout-session-required", is_flag=True,
               help="The app needs the sid claim in its logout tokens.")
+@click.option("--frontchannel-logout-uri",
+              help="The app's page that the logout page loads in a hidden iframe (OIDC Front-Channel Logout), "
+                   "with iss and sid: an absolute https URL (http only on 127.0.0.1/localhost), no fragment.")
+@click.option("--frontchannel-logout-session-required", is_flag=True,
+              help="The app needs iss and sid on its front-channel logout URI (they are always sent).")
 def clients_create(
     client_id: str,
     secret: str | None,
@@ -87,6 +92,8 @@ def clients_create(
     requires_agreement: bool,
     backchannel_logout_uri: str | None,
     backchannel_logout_session_required: bool,
+    frontchannel_logout_uri: str | None,
+    frontchannel_logout_session_required: bool,
 ) -> None:
     """Register a client and print it as JSON (a generated secret is shown only here)."""
     from ..storage import db
@@ -114,6 +121,8 @@ def clients_create(
             requires_agreement=requires_agreement,
             backchannel_logout_uri=backchannel_logout_uri,
             backchannel_logout_session_required=backchannel_logout_session_required,
+            frontchannel_logout_uri=frontchannel_logout_uri,
+            frontchannel_logout_session_required=frontchannel_logout_session_required,
         )
         db.session.commit()
         shown = created.secret if secret is None else None  # never echo a secret we were given
@@ -183,10 +192,15 @@ def clients_rotate_secret(client_id: str) -> None:
 @click.option("--no-backchannel-logout-uri", is_flag=True, help="Remove the back-channel logout URI.")
 @click.option("--backchannel-logout-session-required/--no-backchannel-logout-session-required", default=None,
               help="Whether the app needs the sid claim in its logout tokens.")
+@click.option("--frontchannel-logout-uri", help="A new front-channel logout URI (https; loaded in an iframe on logout).")
+@click.option("--no-frontchannel-logout-uri", is_flag=True, help="Remove the front-channel logout URI.")
+@click.option("--frontchannel-logout-session-required/--no-frontchannel-logout-session-required", default=None,
+              help="Whether the app needs iss and sid on its front-channel logout URI.")
 def clients_update(client_id: str, name: str | None, redirect_uris: tuple[str, ...],
                    post_logout_redirect_uris: tuple[str, ...], no_post_logout_redirect_uris: bool,
                    backchannel_logout_uri: str | None, no_backchannel_logout_uri: bool,
-                   backchannel_logout_session_required: bool | None) -> None:
+                   backchannel_logout_session_required: bool | None, frontchannel_logout_uri: str | None,
+                   no_frontchannel_logout_uri: bool, frontchannel_logout_session_required: bool | None) -> None:
     """Change a client (what is not given stays) and print it as JSON (never its secret)."""
     from ..storage import db
     from .registration import UNSET, client_as_dict, update_client
@@ -195,6 +209,8 @@ def clients_update(client_id: str, name: str | None, redirect_uris: tuple[str, .
         raise InvalidInput("use either --post-logout-redirect-uri or --no-post-logout-redirect-uris, not both")
     if backchannel_logout_uri is not None and no_backchannel_logout_uri:
         raise InvalidInput("use either --backchannel-logout-uri or --no-backchannel-logout-uri, not both")
+    if frontchannel_logout_uri is not None and no_frontchannel_logout_uri:
+        raise InvalidInput("use either --frontchannel-logout-uri or --no-frontchannel-logout-uri, not both")
     app = provider_app()
     with app.app_context():
         client = update_client(
@@ -206,6 +222,9 @@ def clients_update(client_id: str, name: str | None, redirect_uris: tuple[str, .
             backchannel_logout_uri=None if no_backchannel_logout_uri else (
                 backchannel_logout_uri if backchannel_logout_uri is not None else UNSET),
             backchannel_logout_session_required=backchannel_logout_session_required,
+            frontchannel_logout_uri=None if no_frontchannel_logout_uri else (
+                frontchannel_logout_uri if frontchannel_logout_uri is not None else UNSET),
+            frontchannel_logout_session_required=frontchannel_logout_session_required,
         )
         db.session.commit()
         click.echo(json.dumps(client_as_dict(client), indent=2))

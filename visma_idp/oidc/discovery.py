@@ -45,7 +45,8 @@ def metadata(idp, claims_supported: list[str], acr_values: list[str]) -> dict:
         "ui_locales_supported": list(LOCALES),
         "claims_locales_supported": ["en"],
         "authorization_response_iss_parameter_supported": True,
-        "frontchannel_logout_supported": False,
+        "frontchannel_logout_supported": True,  # the logout page's iframes (oidc/views.py)
+        "frontchannel_logout_session_supported": True,  # with iss and sid
         "backchannel_logout_supported": True,  # oidc/backchannel.py
         "backchannel_logout_session_supported": True,  # every logout token carries sid
     }

@@ -88,12 +88,18 @@ def create_client(
     requires_agreement: bool = False,
     backchannel_logout_uri: str | None = None,
     backchannel_logout_session_required: bool = False,
+    frontchannel_logout_uri: str | None = None,
+    frontchannel_logout_session_required: bool = False,
 ) -> CreatedClient:
     """Register a client.
 
     ``backchannel_logout_uri``: where the client wants logout tokens (OIDC
     Back-Channel Logout 1.0), with ``backchannel_logout_session_required``
     when it needs their ``sid`` (``oidc/backchannel.py`` always sends it).
+    ``frontchannel_logout_uri``: the page the provider's logout page loads in
+    a hidden iframe (OIDC Front-Channel Logout 1.0), with ``iss`` and ``sid``
+    (always sent; ``frontchannel_logout_session_required`` records that the
+    client needs them).
 
     ``requires_agreement``: the app works only for people of an agreement
     (company); a person without one gets a page saying so (docs/agreements.md).
@@ -128,6 +134,7 @@ def create_client(
     check_has_redirect_uri(grant_types, redirect_uris)
     name = check_name(name) if name else client_id
     backchannel_logout_uri = check_backchannel_logout_uri(backchannel_logout_uri)
+    frontchannel_logout_uri = check_frontchannel_logout_uri(frontchannel_logout_uri)
     plain_secret = None
     if method in SECRET_METHODS:
         plain_secret = secret or new_secret()
@@ -151,6 +158,8 @@ def create_client(
         requires_agreement=requires_agreement,
         backchannel_logout_uri=backchannel_logout_uri,
         backchannel_logout_session_required=bool(backchannel_logout_session_required),
+        frontchannel_logout_uri=frontchannel_logout_uri,
+        frontchannel_logout_session_required=bool(frontchannel_logout_session_required),
         created_at=idp.clock.now(),
     )
     db.session.add(client)
@@ -218,25 +227,36 @@ def check_backchannel_logout_uri(uri: object) -> str | None:
     Raises:
         InvalidInput: anything else.
     """
+    return _logout_uri(uri, "back-channel")
+
+
+def check_frontchannel_logout_uri(uri: object) -> str | None:
+    """A front-channel logout URI (OIDC Front-Channel Logout 1.0 §2): the same
+    rules as the back-channel one (its query is kept; ``iss`` and ``sid``
+    are added to it)."""
+    return _logout_uri(uri, "front-channel")
+
+
+def _logout_uri(uri: object, kind: str) -> str | None:
     from urllib.parse import urlsplit
 
     if uri is None or uri == "":
         return None
     if not isinstance(uri, str) or len(uri) > MAX_URI or any(c.isspace() for c in uri) or not uri.isascii():
-        raise InvalidInput(f"not a back-channel logout URI (an absolute https URL): {str(uri)[:100]}")
+        raise InvalidInput(f"not a {kind} logout URI (an absolute https URL): {str(uri)[:100]}")
     try:
         parts = urlsplit(uri)
         host = parts.hostname
     except ValueError:
-        raise InvalidInput(f"not a back-channel logout URI (an absolute https URL): {uri}") from None
+        raise InvalidInput(f"not a {kind} logout URI (an absolute https URL): {uri}") from None
     if parts.scheme not in ("https", "http") or not host:
-        raise InvalidInput(f"not a back-channel logout URI (an absolute https URL): {uri}")
+        raise InvalidInput(f"not a {kind} logout URI (an absolute https URL): {uri}")
     if "#" in uri:
-        raise InvalidInput(f"a back-channel logout URI has no fragment: {uri}")
+        raise InvalidInput(f"a {kind} logout URI has no fragment: {uri}")
     if parts.username is not None or parts.password is not None:
-        raise InvalidInput(f"a back-channel logout URI carries no user name or password: {uri}")
+        raise InvalidInput(f"a {kind} logout URI carries no user name or password: {uri}")
     if parts.scheme == "http" and not _loopback(uri):
-        raise InvalidInput(f"a back-channel logout URI must use https (http only for 127.0.0.1/localhost): {uri}")
+        raise InvalidInput(f"a {kind} logout URI must use https (http only for 127.0.0.1/localhost): {uri}")
     return uri
 
 
@@ -269,7 +289,9 @@ def client_as_dict(client: Client, secret: str | None = None) -> dict[str, Any]:
             "require_pkce": client.require_pkce, "skip_consent": client.skip_consent,
             "id_token_claims": client.id_token_claims, "requires_agreement": client.requires_agreement,
             "backchannel_logout_uri": client.backchannel_logout_uri,
-            "backchannel_logout_session_required": bool(client.backchannel_logout_session_required)}
+            "backchannel_logout_session_required": bool(client.backchannel_logout_session_required),
+            "frontchannel_logout_uri": client.frontchannel_logout_uri,
+            "frontchannel_logout_session_required": bool(client.frontchannel_logout_session_required)}
     if secret:
         data["client_secret"] = secret
     return data
@@ -321,6 +343,8 @@ def update_client(
     post_logout_redirect_uris: list[str] | None = None,
     backchannel_logout_uri: str | None | object = UNSET,
     backchannel_logout_session_required: bool | None = None,
+    frontchannel_logout_uri: str | None | object = UNSET,
+    frontchannel_logout_session_required: bool | None = None,
 ) -> Client:
     """Change a registered client: each argument given (not None; for
     ``backchannel_logout_uri`` not :data:`UNSET`, None or "" removing the
@@ -348,6 +372,10 @@ def update_client(
         wanted["backchannel_logout_uri"] = check_backchannel_logout_uri(backchannel_logout_uri)
     if backchannel_logout_session_required is not None:
         wanted["backchannel_logout_session_required"] = bool(backchannel_logout_session_required)
+    if frontchannel_logout_uri is not UNSET:
+        wanted["frontchannel_logout_uri"] = check_frontchannel_logout_uri(frontchannel_logout_uri)
+    if frontchannel_logout_session_required is not None:
+        wanted["frontchannel_logout_session_required"] = bool(frontchannel_logout_session_required)
     changed = sorted(field for field, value in wanted.items() if getattr(client, field) != value)
     if not changed:
         return client

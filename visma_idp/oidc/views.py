@@ -1,8 +1,11 @@
 """HTTP endpoints of the provider: discovery, JWKS, authorize (and its resume:
 ``authorization.py``), token, userinfo, introspection, revocation and
-RP-initiated logout."""
+RP-initiated logout (with front-channel logout's iframes; back-channel
+logout is ``backchannel.py``)."""
 
 from __future__ import annotations
+
+from urllib.parse import urlencode
 
 from authlib.oauth2.rfc6749 import OAuth2Error
 from flask import Blueprint, Response, jsonify, render_template, request
@@ -13,7 +16,7 @@ from .. import audit
 from ..assurance import LADDER, NATIONAL_LEVELS
 from ..browser.sso import current_session, end_current_session
 from ..context import current_idp
-from ..security import allow_form_action
+from ..security import allow_form_action, allow_frames
 from ..storage import db, queries
 from . import authorization, backchannel
 from .authorization import NO_STORE, error_page
@@ -175,6 +178,7 @@ def end_session():
         if end_req.redirect_uri:  # checked against the client's registered post-logout URIs
             allow_form_action(end_req.redirect_uri)
         return render_template("logout_confirm.html", user=sess.user, client=end_req.client, params=params)
+    frames: list[str] = []
     if sess is not None:
         end_current_session()
         audit.record("logout", user_id=sess.user_id,
@@ -182,11 +186,33 @@ def end_session():
         db.session.flush()
         # the apps of this session are told now, once each and briefly; the worker retries the rest
         backchannel.tell_now(idp, backchannel.queue_session(idp, sess, reason="rp_logout"))
+        frames = frontchannel_uris(idp, sess.public_id)
     db.session.commit()
     resp = server.create_endpoint_response("end_session", end_req)
-    if resp is not None:
+    if resp is not None and not frames:
         return resp
-    return render_template("logged_out.html", client=end_req.client)
+    # front-channel logout: the page loads each app's logout page, then goes on
+    next_url = resp.headers.get("Location") if resp is not None else None
+    for uri in frames:
+        allow_frames(uri)
+    return render_template("logged_out.html", client=end_req.client, frames=frames, next_url=next_url,
+                           wait=FRONTCHANNEL_WAIT_SECONDS)
+
+
+FRONTCHANNEL_WAIT_SECONDS = 2  # how long the logout page lets the apps' iframes load before it goes on
+
+
+def frontchannel_uris(idp, sid: str) -> list[str]:
+    """OIDC Front-Channel Logout 1.0 §2-3: the front-channel logout URI of
+    each app that took part in the session ``sid``, with ``iss`` and ``sid``
+    added to its query (always: every session has a sid)."""
+    out = []
+    for client_id in sorted(queries.clients_of_session(sid)):
+        client = idp.clients.get(client_id)
+        if client is not None and client.frontchannel_logout_uri:
+            uri = client.frontchannel_logout_uri
+            out.append(uri + ("&" if "?" in uri else "?") + urlencode({"iss": idp.issuer, "sid": sid}))
+    return out
 
 
 @bp.errorhandler(CSRFError)

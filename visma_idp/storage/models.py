@@ -200,6 +200,10 @@ class Client(ClientRules, db.Model):  # type: ignore[name-defined]
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
     backchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False,
                                                                       server_default=sql_false())
+    # OIDC Front-Channel Logout 1.0: the page the logout page loads in a hidden iframe
+    frontchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000))
+    frontchannel_logout_session_required: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                                       server_default=sql_false())
 
 
 @dataclass(frozen=True)
@@ -227,6 +231,8 @@ class ClientSnapshot(ClientRules):
     created_at: int
     backchannel_logout_uri: str | None = None
     backchannel_logout_session_required: bool = False
+    frontchannel_logout_uri: str | None = None
+    frontchannel_logout_session_required: bool = False
 
     @classmethod
     def of(cls, row: Client, **extra: Any) -> Self:
