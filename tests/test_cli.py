@@ -272,7 +272,48 @@ def test_the_demo_printout_names_the_redirect_uris(migrated, make_app, capsys):
     assert credentials["redirect_uris"] == ["http://127.0.0.1:5001/callback", "http://localhost:5001/callback"]
     for uri in credentials["redirect_uris"]:
         assert f"redirect_uri   {uri}\n" in out
-    assert "Nothing listens at the redirect URIs yet" in out
+    assert "The Expense example app (examples/relying_party/, started by ./dev serve) is this client" in out
+    assert f"colleague      {credentials['colleague']}\n" in out
+
+
+def test_the_demo_client_is_the_expense_apps_registration(migrated, make_app):
+    """Expense (examples/relying_party/) on 127.0.0.1:5001 uses the demo client: its
+    URIs, the scope agreements, back-channel logout; the colleague is an employee of Nordlys."""
+    from visma_idp.agreements import service
+    from visma_idp.demo import seed_demo
+    from visma_idp.storage import queries
+
+    app = make_app(MODE="demo")
+    credentials = seed_demo(app)
+    with app.app_context():
+        client = queries.client_by_id("demo-client")
+        assert "agreements" in client.scope.split()
+        assert "http://127.0.0.1:5001/logged-out" in client.post_logout_redirect_uris
+        assert client.backchannel_logout_uri == "http://127.0.0.1:5001/backchannel-logout"
+        colleague = queries.user_by_email(credentials["colleague"])
+        nordlys = service.find("923456783")
+        assert service.membership(colleague.id, nordlys.id).roles == [{"role": "employee", "client": None}]
+    assert json.loads(Path(credentials["file"]).read_text())["expense_secret_key"]
+
+
+def test_an_older_demo_instance_gets_what_expense_needs(migrated, make_app):
+    from visma_idp.demo import seed_demo
+    from visma_idp.storage import db, queries
+
+    app = make_app(MODE="demo")
+    first = seed_demo(app)
+    path = Path(first["file"])
+    old = json.loads(path.read_text())
+    path.write_text(json.dumps({"password": old["password"], "client_secret": old["client_secret"]}))
+    with app.app_context():
+        client = queries.client_by_id("demo-client")
+        client.scope, client.post_logout_redirect_uris, client.backchannel_logout_uri = "openid", [], None
+        db.session.commit()
+    again = seed_demo(make_app(MODE="demo"))
+    assert again["password"] == first["password"] and again["colleague_password"]
+    with app.app_context():
+        client = queries.client_by_id("demo-client")
+        assert "agreements" in client.scope.split() and client.backchannel_logout_uri
 
 
 NO_SECRET = {"VISMA_IDP_SECRET_KEY": None, "VISMA_IDP_MODE": None}

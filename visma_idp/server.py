@@ -185,11 +185,13 @@ def _print_demo(credentials: dict[str, Any]) -> None:
     lines = [("user", credentials["email"]), ("password", credentials["password"]),
              ("client_id", credentials["client_id"]), ("client_secret", credentials["client_secret"])]
     lines += [("redirect_uri", uri) for uri in credentials["redirect_uris"]]
+    lines += [("colleague", credentials["colleague"]), ("password", credentials["colleague_password"])]
     lines.append(("saved in", credentials["file"]))
     for label, value in lines:
         click.echo(f"  {label:<14} {value}")
-    click.echo("  Nothing listens at the redirect URIs yet (an Expense example app is planned): "
-               "run your own relying party there.")
+    click.echo(f"  The Expense example app (examples/relying_party/, started by ./dev serve) is this client, at "
+               f"{credentials['expense']}: sign in there as the colleague to file an outlay, then as the demo "
+               "user (an approver) to approve it.")
     click.echo("  The demo user is an admin of Nordlys Regnskap AS: My details links its members page and "
                "audit log.")
 

@@ -1,0 +1,1 @@
+"""Tests of the Expense demo app (examples/relying_party/)."""
