@@ -61,6 +61,11 @@ def world(app, idp, make_user, make_client):
                             scopes=["openid", "email"], domains=["acme.example"], created_at=idp.clock.now())
         upstream.client_secret = UPSTREAM_SECRET
         db.session.add(upstream)
+        from visma_idp.storage import LogoutDelivery
+
+        db.session.add(LogoutDelivery(client_id="svc", uri="https://svc.example.com/bc", sub="s", sid="sid-0",
+                                      jti="jti-0", reason="ended", status="failed", attempts=10, created_at=1,
+                                      next_attempt_at=1, last_error="HTTP 502"))
         db.session.commit()
         return {"ids": ids, "totp": totp, "A": nordlys.public_id}
 
@@ -96,7 +101,7 @@ def _token(client) -> str:
 
 def _snapshot(app) -> dict:
     """Everything a post of the console could change."""
-    from visma_idp.storage import Agreement, AuditEvent, Client, Membership, SigningKey, Upstream, db
+    from visma_idp.storage import Agreement, AuditEvent, Client, LogoutDelivery, Membership, SigningKey, Upstream, db
 
     with app.app_context():
         return {
@@ -108,6 +113,7 @@ def _snapshot(app) -> dict:
                               for c in db.session.scalars(db.select(Client))),
             "upstreams": sorted(db.session.scalars(db.select(Upstream.name))),
             "keys": sorted(db.session.scalars(db.select(SigningKey.kid))),
+            "logout": sorted((d.jti, d.status, d.attempts) for d in db.session.scalars(db.select(LogoutDelivery))),
             "audit": db.session.scalar(db.select(db.func.count()).select_from(AuditEvent)
                                        .where(~AuditEvent.event.in_(["first_factor_passed", "login_succeeded",
                                                                      "second_step_passed"]))),
@@ -124,7 +130,7 @@ def _user_id(app, email):
 # -- every page and every post -------------------------------------------------------------------
 
 PAGES = ["/admin", "/admin/agreements", "/admin/agreements/{A}", "/admin/clients", "/admin/clients/svc",
-         "/admin/upstreams", "/admin/keys"]
+         "/admin/upstreams", "/admin/keys", "/admin/logout"]
 
 
 def _posts(world) -> dict[str, tuple[str, dict]]:
@@ -144,6 +150,7 @@ def _posts(world) -> dict[str, tuple[str, dict]]:
         "rotate secret": ("/admin/clients/svc", {"action": "rotate"}),
         "remove upstream": ("/admin/upstreams/acme/remove", {}),
         "rotate keys": ("/admin/keys/rotate", {}),
+        "retry logout messages": ("/admin/logout/retry", {}),
     }
 
 
@@ -604,6 +611,28 @@ def test_keys_are_listed_and_rotated(app, idp, world, root):
     assert new and not new & old and all(kid in html for kid in new)
     [rotated] = audit(app, "keys_rotated")
     assert set(rotated["details"]["retired"]) == old and rotated["details"]["by"] == world["ids"][ROOT]
+
+
+def test_failed_logout_messages_are_shown_and_sent_again(app, world, root):
+    from visma_idp.storage import LogoutDelivery, db
+
+    with app.app_context():
+        for n, status in enumerate(("sent", "failed")):  # and the world's failed one
+            db.session.add(LogoutDelivery(client_id="svc", uri="https://svc.example.com/bc", sub="s", sid=f"x{n}",
+                                          jti=f"j{n}", reason="ended", status=status, attempts=10, created_at=1,
+                                          next_attempt_at=1, last_error="HTTP 502" if status == "failed" else None))
+        db.session.commit()
+    html = root.get("/admin/logout").text
+    assert "HTTP 502" in html and "2 messages failed." in html and "j0" not in html
+    resp = _post_page(root, "/admin/logout", "/admin/logout/retry", {})
+    assert resp.status_code == 303
+    html = root.get("/admin/logout").text
+    assert "2 failed logout messages will be sent again." in html and "messages failed." not in html
+    with app.app_context():
+        states = sorted(db.session.scalars(db.select(LogoutDelivery.status)))
+    assert states == ["pending", "pending", "sent"]
+    [retried] = audit(app, "logout_delivery_retry")
+    assert retried["details"]["by"] == world["ids"][ROOT] and retried["details"]["via"] == "admin_console"
 
 
 def test_the_confirmation_comes_only_from_the_session(world, root):

@@ -124,7 +124,8 @@ def test_the_system_console_fits_a_phone_in_every_language(live, browser, sysadm
         page = phone.new_page()
         sign_in(page, live, SYSADMIN, sysadmin)
         for lang in LANGS:  # one sign-in; the language from the switcher's ?lang=
-            for path in ("/admin", "/admin/agreements", "/admin/clients", "/admin/upstreams", "/admin/keys"):
+            for path in ("/admin", "/admin/agreements", "/admin/clients", "/admin/upstreams", "/admin/keys",
+                         "/admin/logout"):
                 resp = page.goto(f"{live.url}{path}?lang={lang}")
                 assert resp.status == 200, (path, page.content()[:1000])
                 assert page.get_attribute("html", "lang") == lang

@@ -25,6 +25,10 @@ service.
   upstreams add`` and the admin API.
 - ``GET /admin/keys``: the signing keys; ``POST /admin/keys/rotate``: new
   active keys now (``KeyStore.rotate_audited``).
+- ``GET /admin/logout``: back-channel logout deliveries, the newest first
+  (app, why, state, tries, the last error; never a token), and how many
+  failed; ``POST /admin/logout/retry``: send every failed one again
+  (``oidc.backchannel.retry``; the worker sends them on its next round).
 
 Rules:
 - who: a signed-in system admin (``rights.is_system_admin``: an active
@@ -215,6 +219,7 @@ def _done_message(page: str) -> str | None:
         "upstream_removed": lambda: _("The upstream provider %(name)s is removed.", **values),
         "keys_rotated": lambda: _("New signing keys are active. The old ones stay published until the tokens "
                                   "they signed have expired."),
+        "logout_retried": lambda: _("%(count)s failed logout messages will be sent again.", **values),
     }
     try:
         return messages[key]() if key in messages else None
@@ -684,6 +689,42 @@ def keys_rotate(admin: Admin) -> Page:
     with _stamped(admin):
         current_idp().keys.rotate_audited()  # commits
     return _done(_path("admin_console.keys"), "keys_rotated")
+
+
+# -- back-channel logout deliveries -------------------------------------------------------------
+
+LOGOUT_LISTED = 100
+
+
+def _logout_page(admin: Admin) -> Page:
+    from ..oidc import backchannel
+
+    zone = activity.user_zone(admin.user)
+    states = {"pending": _("Waiting"), "sent": _("Sent"), "failed": _("Failed")}
+    rows = [{"id": r.id, "client": r.client_id, "reason": r.reason, "state": states.get(r.status, r.status),
+             "failed": r.status == "failed", "tries": r.attempts, "error": r.last_error or "",
+             "queued": activity.format_time(r.created_at, zone), "queued_iso": activity.iso_time(r.created_at)}
+            for r in backchannel.newest(limit=LOGOUT_LISTED)]
+    failed = len(backchannel.newest(limit=10_000, status="failed"))
+    return _render("admin/logout.html", admin, _path("admin_console.logout_deliveries"), rows=rows, failed=failed,
+                   zone=activity.zone_name(zone))
+
+
+@bp.get("/admin/logout")
+@_as_admin("admin_console.logout_deliveries")
+def logout_deliveries(admin: Admin) -> Page:
+    return _logout_page(admin)
+
+
+@bp.post("/admin/logout/retry")
+@_as_admin("admin_console.logout_deliveries")
+def logout_retry(admin: Admin) -> Page:
+    from ..oidc import backchannel
+
+    with _stamped(admin):
+        ids = backchannel.retry(current_idp())
+        db.session.commit()
+    return _done(_path("admin_console.logout_deliveries"), "logout_retried", count=str(len(ids)))
 
 
 @bp.errorhandler(CSRFError)
