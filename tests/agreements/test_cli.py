@@ -265,29 +265,29 @@ def test_changes_are_audited(cli, make_app):
 
 def test_the_demo_seeds_two_agreements_once(migrated, make_app, outbox):
     from visma_idp.agreements.orgnr import parse
-    from visma_idp.demo import DEMO_AGREEMENTS, DEMO_EMAIL, seed_demo
+    from visma_idp.demo import DEMO_AGREEMENTS, DEMO_COLLEAGUE, DEMO_EMAIL, seed_demo
 
     seed_demo(make_app(MODE="demo"))
     first = json_lines(migrated("agreements", "list", "--json"))
     assert [(a["name"], a["org_number"], a["members"], a["require_acr"]) for a in first] == [
-        ("Fjord Transport AS", FJORD, 1, None), ("Nordlys Regnskap AS", NORDLYS, 1, None)]
+        ("Fjord Transport AS", FJORD, 1, None), ("Nordlys Regnskap AS", NORDLYS, 2, None)]  # and the colleague
     for _name, org_number, _roles in DEMO_AGREEMENTS:
         assert parse(org_number) == org_number
     roles = {a["name"]: [r["role"] for r in json_lines(migrated("agreements", "members", "--agreement", a["id"],
                                                                 "--json"))[0]["roles"]]
              for a in first}
     assert roles == {"Nordlys Regnskap AS": ["admin", "approver", "employee"], "Fjord Transport AS": ["employee"]}
-    assert [to for to, _text in outbox()] == [DEMO_EMAIL, DEMO_EMAIL]
+    assert sorted(to for to, _text in outbox()) == sorted([DEMO_EMAIL, DEMO_EMAIL, DEMO_COLLEAGUE[0]])
 
     # again (every `./dev serve`): nothing new, no more mail
     seed_demo(make_app(MODE="demo"))
     assert json_lines(migrated("agreements", "list", "--json")) == first
-    assert len(outbox()) == 2
+    assert len(outbox()) == 3
 
     # like the demo user and client, a membership that is gone is made again; added roles stay
     migrated("agreements", "add-member", "--agreement", NORDLYS, "--email", DEMO_EMAIL, "--role", "auditor")
     migrated("agreements", "remove-member", "--agreement", FJORD, "--email", DEMO_EMAIL)
     seed_demo(make_app(MODE="demo"))
-    assert [a["members"] for a in json_lines(migrated("agreements", "list", "--json"))] == [1, 1]
+    assert [a["members"] for a in json_lines(migrated("agreements", "list", "--json"))] == [1, 2]
     nordlys = json_lines(migrated("agreements", "members", "--agreement", NORDLYS, "--json"))[0]
     assert [r["role"] for r in nordlys["roles"]] == ["admin", "approver", "auditor", "employee"]
