@@ -34,6 +34,8 @@ MFA = "urn:visma_idp:acr:mfa"
 LEVELS = {"urn:visma_idp:acr:pwd": 1, MFA: 2, "urn:visma_idp:acr:phr": 3}
 SCOPE = "openid profile email agreements"
 CURRENCIES = ("NOK", "SEK", "DKK", "EUR", "USD")
+PER_DIEM_NOK = {"domestic": 800, "abroad": 1200}  # per day of a trip, from and to inclusive; example rates
+MAX_TRIP_DAYS = 90
 ENV = {  # setting -> environment variable
     "ISSUER": "EXPENSE_ISSUER",
     "CLIENT_ID": "EXPENSE_CLIENT_ID",
@@ -227,7 +229,7 @@ def create_claim():
         abort(400)
     if problem:
         flash(translate(problem), "error")
-        return redirect(url_for("expense.home")), 303
+        return home(), 400  # the page again, with what is wrong
     claim_id = db.create_claim(agreement_id=agreement, kind=kind, owner_sub=user["sub"], owner_name=user["name"],
                                purpose=purpose, **fields)
     flash(translate("saved"))
@@ -291,10 +293,27 @@ def _travel_fields(form, fields: dict) -> str | None:
     destination = form.get("destination", "").strip()[:200]
     if not destination:
         return "required"
-    if start is None or end is None or end < start:
+    if start is None or end is None:
         return "bad_date"
-    fields.update(start_date=start, end_date=end, destination=destination)
+    if end < start:
+        return "trip_ends_before_start"
+    days = trip_days(start, end)
+    if days > MAX_TRIP_DAYS:
+        return "trip_too_long"
+    abroad = form.get("abroad") == "yes"
+    fields.update(start_date=start, end_date=end, destination=destination, abroad=abroad,
+                  per_diem_minor=per_diem_nok(days, abroad=abroad) * 100)
     return None
+
+
+def trip_days(start: str, end: str) -> int:
+    """The days of a trip, the first and the last included: 12 to 14 March is 3 days."""
+    return (date.fromisoformat(end) - date.fromisoformat(start)).days + 1
+
+
+def per_diem_nok(days: int, *, abroad: bool) -> int:
+    """The per diem in whole kroner: days × the daily rate (``PER_DIEM_NOK``)."""
+    return days * PER_DIEM_NOK["abroad" if abroad else "domestic"]
 
 
 def _visible_claim(claim_id: int):
@@ -307,7 +326,30 @@ def _visible_claim(claim_id: int):
 
 @bp.get("/claims/<int:claim_id>")
 def show_claim(claim_id: int):
-    return render_template("claim.html", claim=_visible_claim(claim_id))
+    claim = _visible_claim(claim_id)
+    passengers = db.passengers(claim_id) if claim["kind"] == "mileage" else []
+    days = trip_days(claim["start_date"], claim["end_date"]) if claim["kind"] == "travel" else None
+    return render_template("claim.html", claim=claim, passengers=passengers, days=days)
+
+
+@bp.post("/claims/<int:claim_id>/passengers")
+def add_passenger(claim_id: int):
+    """One passenger at a time, while the mileage claim is the owner's draft."""
+    _visible_claim(claim_id)
+    name = request.form.get("name", "").strip()[:200]
+    if not name:
+        flash(translate("required"), "error")
+    elif not db.add_passenger(agreement_id(), claim_id, session["user"]["sub"], name):
+        flash(translate("passengers_locked"), "error")
+    return redirect(url_for("expense.show_claim", claim_id=claim_id)), 303
+
+
+@bp.post("/claims/<int:claim_id>/passengers/<int:passenger_id>/remove")
+def remove_passenger(claim_id: int, passenger_id: int):
+    _visible_claim(claim_id)
+    if not db.remove_passenger(agreement_id(), claim_id, session["user"]["sub"], passenger_id):
+        flash(translate("passengers_locked"), "error")
+    return redirect(url_for("expense.show_claim", claim_id=claim_id)), 303
 
 
 @bp.get("/claims/<int:claim_id>/receipt")

@@ -40,12 +40,20 @@ CREATE TABLE IF NOT EXISTS claims (
     start_date TEXT,                   -- travel
     end_date TEXT,
     destination TEXT,
+    abroad INTEGER,                    -- travel: 1 when the trip is abroad (the per diem rate)
+    per_diem_minor INTEGER,            -- travel: days × the daily rate, in øre, computed when saved
     created_at INTEGER NOT NULL,
     submitted_at INTEGER,
     decided_by TEXT,
     decided_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS claims_agreement ON claims (agreement_id, status);
+CREATE TABLE IF NOT EXISTS passengers (   -- mileage: who rode along, added one at a time
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    claim_id INTEGER NOT NULL REFERENCES claims (id),
+    name TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS passengers_claim ON passengers (claim_id);
 CREATE TABLE IF NOT EXISTS seen_logout_tokens (
     jti TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
@@ -64,10 +72,19 @@ def init_app(app: Flask) -> None:
     conn = connect(app.config["DATABASE"])
     try:
         conn.executescript(SCHEMA)
+        _add_columns(conn, "claims", {"abroad": "INTEGER", "per_diem_minor": "INTEGER"})
         conn.commit()
     finally:
         conn.close()
     app.teardown_appcontext(_close)
+
+
+def _add_columns(conn: sqlite3.Connection, table: str, columns: dict[str, str]) -> None:
+    """Columns added after a database was made (CREATE TABLE IF NOT EXISTS leaves an old table as it is)."""
+    have = {row["name"] for row in conn.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns.items():
+        if name not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
 def get() -> sqlite3.Connection:
@@ -150,7 +167,8 @@ def create_claim(*, agreement_id: str, kind: str, owner_sub: str, owner_name: st
 
 
 LIST_COLUMNS = ("id, kind, status, owner_sub, owner_name, purpose, amount_minor, currency, spent_on, km, route, "
-                "start_date, end_date, destination, receipt_type, created_at, decided_by")
+                "start_date, end_date, destination, abroad, per_diem_minor, receipt_type, created_at, decided_by, "
+                "(SELECT COUNT(*) FROM passengers WHERE passengers.claim_id = claims.id) AS passenger_count")
 
 
 def claims_of(agreement_id: str, owner_sub: str) -> list[sqlite3.Row]:
@@ -182,5 +200,33 @@ def decide(agreement_id: str, claim_id: int, decision: str, approver_sub: str) -
     cur = conn.execute("UPDATE claims SET status = ?, decided_by = ?, decided_at = ? WHERE agreement_id = ? AND id = ? "
                        "AND status = 'submitted' AND owner_sub <> ?",
                        (decision, approver_sub, int(time.time()), agreement_id, claim_id, approver_sub))
+    conn.commit()
+    return cur.rowcount == 1
+
+
+# -- passengers (mileage) -------------------------------------------------------------
+
+# Changed only while the claim is the owner's draft: the condition is in the statement itself,
+# so a passenger cannot slip in after the claim was submitted.
+OWN_DRAFT_MILEAGE = ("SELECT id FROM claims WHERE agreement_id = ? AND id = ? AND owner_sub = ? "
+                     "AND kind = 'mileage' AND status = 'draft'")
+
+
+def passengers(claim_id: int) -> list[sqlite3.Row]:
+    return get().execute("SELECT id, name FROM passengers WHERE claim_id = ? ORDER BY id", (claim_id,)).fetchall()
+
+
+def add_passenger(agreement_id: str, claim_id: int, owner_sub: str, name: str) -> bool:
+    conn = get()
+    cur = conn.execute(f"INSERT INTO passengers (claim_id, name) SELECT id, ? FROM ({OWN_DRAFT_MILEAGE})",
+                       (name, agreement_id, claim_id, owner_sub))
+    conn.commit()
+    return cur.rowcount == 1
+
+
+def remove_passenger(agreement_id: str, claim_id: int, owner_sub: str, passenger_id: int) -> bool:
+    conn = get()
+    cur = conn.execute(f"DELETE FROM passengers WHERE id = ? AND claim_id IN ({OWN_DRAFT_MILEAGE})",
+                       (passenger_id, agreement_id, claim_id, owner_sub))
     conn.commit()
     return cur.rowcount == 1

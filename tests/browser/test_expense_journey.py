@@ -68,7 +68,9 @@ class Steps:
 class Codes:
     """Authenticator-app codes that the provider takes: a code is taken once
     (its 30-second step must be newer than the last one used) and one step
-    either side of now is accepted, so pick the next unused step in that window."""
+    either side of now is accepted, so pick the next unused step from now on
+    (never the step before now: it may fall out of the window before it is
+    typed), and wait when both now and the next step are used."""
 
     def __init__(self, secret: str) -> None:
         self.totp = pyotp.TOTP(secret)
@@ -77,11 +79,11 @@ class Codes:
     def next(self) -> str:
         while True:
             now = int(time.time()) // 30
-            step = max(self.last + 1, now - 1)
+            step = max(self.last + 1, now)
             if step <= now + 1:
                 self.last = step
                 return self.totp.at(step * 30)
-            time.sleep(1)  # pragma: no cover - only after three codes in one step
+            time.sleep(1)  # only after two codes within one step
 
 
 @pytest.fixture

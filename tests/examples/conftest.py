@@ -27,6 +27,25 @@ def make_expense(tmp_path):
     return make
 
 
+AGREEMENT = {"id": "a-1", "name": "Nordlys Regnskap AS", "org_number": "974760673"}
+
+
+@pytest.fixture
+def expense(make_expense):
+    """Expense without CSRF checks, for the test client; the provider is never called."""
+    return make_expense("http://127.0.0.1:9", WTF_CSRF_ENABLED=False)
+
+
+def signed_in(app, sub="kari", agreement=AGREEMENT, roles=("employee",)):
+    """A test client with a signed-in session, as the callback would leave it."""
+    client = app.test_client()
+    with client.session_transaction() as sess:
+        sess["user"] = {"sub": sub, "name": sub.title(), "email": f"{sub}@example.no", "agreement": agreement,
+                        "roles": list(roles), "acr": "urn:visma_idp:acr:pwd"}
+        sess["sid"] = f"sid-{sub}"
+    return client
+
+
 @contextmanager
 def serve(wsgi_app, port: int | None = None):
     """Run a WSGI app on 127.0.0.1 in a thread; yields its base URL."""
