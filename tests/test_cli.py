@@ -290,6 +290,7 @@ def test_the_demo_client_is_the_expense_apps_registration(migrated, make_app):
         assert "agreements" in client.scope.split()
         assert "http://127.0.0.1:5001/logged-out" in client.post_logout_redirect_uris
         assert client.backchannel_logout_uri == "http://127.0.0.1:5001/backchannel-logout"
+        assert client.requires_agreement
         colleague = queries.user_by_email(credentials["colleague"])
         nordlys = service.find("923456783")
         assert service.membership(colleague.id, nordlys.id).roles == [{"role": "employee", "client": None}]

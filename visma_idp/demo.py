@@ -101,6 +101,7 @@ def _expense_registration(client) -> None:
     if not client.backchannel_logout_uri:
         client.backchannel_logout_uri = f"{EXPENSE}/backchannel-logout"
         client.backchannel_logout_session_required = True
+    client.requires_agreement = True
 
 
 def seed_demo(app: Flask) -> dict[str, Any]:
@@ -139,6 +140,7 @@ def seed_demo(app: Flask) -> dict[str, Any]:
                 token_endpoint_auth_method="client_secret_basic",
                 backchannel_logout_uri=f"{EXPENSE}/backchannel-logout",
                 backchannel_logout_session_required=True,
+                requires_agreement=True,  # a person of no company gets the provider's page, not an empty app
             )
         else:
             _expense_registration(client)

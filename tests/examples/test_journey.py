@@ -39,7 +39,7 @@ def world(app, make_app, make_user, make_client, make_expense):
     base = f"http://127.0.0.1:{port}"
     make_client("expense", secret=EXPENSE_SECRET, redirect_uris=[base + "/callback"],
                 post_logout_redirect_uris=[base + "/logged-out"], scope="openid profile email agreements",
-                skip_consent=True)
+                skip_consent=True, requires_agreement=True)
     kari_id = make_user("kari@example.no", PASSWORD, "Kari Nordmann")
     ola_id = make_user("ola@example.no", PASSWORD, "Ola Nordmann")
     with app.test_request_context():
@@ -87,6 +87,16 @@ def sign_out(browser: requests.Session, world, page: requests.Response) -> None:
     assert "Sign in" in browser.get(world["expense"] + "/").text
     # the provider's session ended too: signing in asks for the email again
     assert browser.get(world["expense"] + "/login").url.startswith(world["provider"] + "/login")
+
+
+def test_a_person_without_a_company_gets_the_providers_clear_page(world, make_user):
+    """Expense is registered with requires_agreement: the provider explains, Expense never shows an empty app."""
+    make_user("nils@example.no", PASSWORD, "Nils Uten")
+    nils = requests.Session()
+    page = sign_in(nils, world, "nils@example.no", back_in_expense=False)
+    assert page.status_code == 403 and page.url.startswith(world["provider"])
+    assert "Your account is not connected to a company" in page.text and "nils@example.no" in page.text
+    assert "Sign in" in nils.get(world["expense"] + "/").text  # nothing of Expense was opened
 
 
 def test_sign_in_claim_approve_with_step_up_and_sign_out(world):
