@@ -7,11 +7,14 @@ own commands beside its code (``admin/cli.py``, ``oidc/cli.py``,
   factory on the click context, so a package's commands reach the app
   without importing the root (which imports every package).
 - :func:`table` and :func:`when`: how lists and times are printed.
+- :func:`run_rounds`: the loop of a worker command (``mail worker``,
+  ``logout worker``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -47,3 +50,47 @@ def table(headers: list[str], rows: list[list[Any]]) -> None:
 
 def when(epoch: int | None) -> str | None:
     return None if epoch is None else time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(epoch))
+
+
+def run_rounds(app: Flask, name: str, do_round: Callable[[], Any], *, once: bool, interval: float,
+               worth_telling: Callable[[Any], bool], more_due: Callable[[Any], bool] = lambda _report: False) -> None:
+    """A worker command's loop: ``do_round()`` in an app context, its report
+    printed when ``worth_telling``, again at once while ``more_due``, else
+    after ``interval`` seconds; with ``once`` until nothing more is due.
+    SIGTERM or SIGINT let the current round finish, then the loop ends. A
+    round that fails (the database is away) is printed and tried again next
+    round; with ``once`` it is refused input (exit status 1)."""
+    import signal
+    import threading
+
+    from .errors import InvalidInput
+
+    clock = app.extensions["visma_idp"].clock
+    stop = threading.Event()
+    previous: dict[signal.Signals, Any] = {}
+    if not once and threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        while not stop.is_set():
+            try:
+                with app.app_context():
+                    report = do_round()
+            except Exception as exc:  # noqa: BLE001 - the database is away: try again next round
+                if once:
+                    raise InvalidInput(f"{name} round failed: {type(exc).__name__}: {exc}") from exc
+                click.echo(f"{when(clock.now())} {name} round failed: {type(exc).__name__}: {exc}", err=True)
+                stop.wait(interval)
+                continue
+            if worth_telling(report):
+                click.echo(f"{when(clock.now())} {report}")
+            if more_due(report):
+                continue  # more is due: no pause
+            if once:
+                break
+            stop.wait(interval)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if not once:
+        click.echo(f"visma-idp {name} worker: stopped")

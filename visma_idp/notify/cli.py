@@ -3,11 +3,9 @@ send failed messages again."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from ..cli_support import provider_app, table, when
+from ..cli_support import provider_app, run_rounds, table, when
 from ..errors import ConfigError, InvalidInput
 
 
@@ -44,42 +42,14 @@ def mail_worker(once: bool, interval: float) -> None:
     the worker exits with status 0. Run as many workers as you like, on as
     many nodes: a message is claimed before it is sent, so none goes twice.
     """
-    import signal
-    import threading
-
     from .outbox import run_once
 
     app = provider_app()
     idp = app.extensions["visma_idp"]
     click.echo(f"visma-idp mail worker: sending to {_mail_settings(idp)}")
-    stop = threading.Event()
-    previous: dict[signal.Signals, Any] = {}
-    if not once and threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, lambda *_: stop.set())
-    try:
-        while not stop.is_set():
-            try:
-                with app.app_context():
-                    report = run_once(idp, limit=MAIL_BATCH)
-            except Exception as exc:  # noqa: BLE001 - the database is away: try again next round
-                if once:
-                    raise InvalidInput(f"mail round failed: {type(exc).__name__}: {exc}") from exc
-                click.echo(f"{when(idp.clock.now())} mail round failed: {type(exc).__name__}: {exc}", err=True)
-                stop.wait(interval)
-                continue
-            if report.tried or report.notices:
-                click.echo(f"{when(idp.clock.now())} {report}")
-            if report.tried >= MAIL_BATCH:
-                continue  # more is due: no pause
-            if once:
-                break
-            stop.wait(interval)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    if not once:
-        click.echo("visma-idp mail worker: stopped")
+    run_rounds(app, "mail", lambda: run_once(idp, limit=MAIL_BATCH), once=once, interval=interval,
+               worth_telling=lambda report: report.tried or report.notices,
+               more_due=lambda report: report.tried >= MAIL_BATCH)
 
 
 def _outbox_row(message_id: int):

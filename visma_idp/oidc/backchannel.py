@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from .. import audit
 from ..storage import LogoutDelivery, SsoSession, db, queries
@@ -226,6 +226,11 @@ def newest(*, limit: int, status: str | None = None) -> list[LogoutDelivery]:
     if status:
         query = query.where(LogoutDelivery.status == status)
     return list(db.session.scalars(query))
+
+
+def count(*, status: str) -> int:
+    """How many deliveries are in ``status``."""
+    return db.session.scalar(select(func.count()).where(LogoutDelivery.status == status)) or 0
 
 
 def retry(idp, *, delivery_id: int | None = None) -> list[int]:

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from ..cli_support import provider_app, table, when
+from ..cli_support import provider_app, run_rounds, table, when
 from ..errors import InvalidInput
 
 
@@ -280,38 +280,13 @@ def logout_worker(once: bool, interval: float) -> None:
     many as you like: a session is queued once and a token is claimed before
     it is sent, so none goes twice.
     """
-    import signal
-    import threading
-
     from .backchannel import run_once
 
     app = provider_app()
     idp = app.extensions["visma_idp"]
     click.echo("visma-idp logout worker: telling relying apps when sessions end")
-    stop = threading.Event()
-    previous: dict[signal.Signals, Any] = {}
-    if not once and threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            previous[signum] = signal.signal(signum, lambda *_: stop.set())
-    try:
-        while not stop.is_set():
-            try:
-                with app.app_context():
-                    report = run_once(idp)
-            except Exception as exc:  # noqa: BLE001 - the database is away: try again next round
-                if once:
-                    raise InvalidInput(f"logout round failed: {type(exc).__name__}: {exc}") from exc
-                click.echo(f"{when(idp.clock.now())} logout round failed: {type(exc).__name__}: {exc}", err=True)
-                stop.wait(interval)
-                continue
-            if report.tried or report.queued:
-                click.echo(f"{when(idp.clock.now())} {report}")
-            if once:
-                break
-            stop.wait(interval)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    run_rounds(app, "logout", lambda: run_once(idp), once=once, interval=interval,
+               worth_telling=lambda report: report.tried or report.queued)
 
 
 @logout.command("list")

@@ -305,5 +305,5 @@ class ClientStorage(ScimStorage):
 
 def stored(client: ProvisioningClient) -> int:
     """How many resources a client holds (the CLI's list)."""
-    return len(db.session.scalars(select(ScimResource.id).where(ScimResource.client_id == client.id)).all())
+    return db.session.scalar(select(func.count()).where(ScimResource.client_id == client.id)) or 0
 
