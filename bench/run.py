@@ -507,6 +507,9 @@ def main() -> int:
     ap.add_argument("--users", type=int, default=8, help="accounts the virtual users log in as")
     ap.add_argument("--db", default="visma_idp_bench", help="bench database (dropped and re-created!)")
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
+    ap.add_argument("--redis", default="redis://127.0.0.1:6379/0",
+                    help="REDIS_URL of the server, as in production (throttling, the introspection cache); "
+                         "'' runs it without Redis")
     ap.add_argument("--app-dir", default=str(ROOT), help="checkout whose visma_idp is served (A/B experiments)")
     ap.add_argument("--server-cpus", default="0")
     ap.add_argument("--load-cpus", default="1")
@@ -546,6 +549,8 @@ def main() -> int:
         VISMA_IDP_LOG_LEVEL="WARNING",
         PYTHONPATH=str(a.app_dir),
     )
+    if a.redis:
+        env["VISMA_IDP_REDIS_URL"] = a.redis
     info = versions(a)
     print(
         f"# visma_idp bench {a.stamp}  app={a.app_dir}  server={a.server_kind}  rounds={a.rounds}  "

@@ -16,6 +16,9 @@ from sqlalchemy import text
 
 from tests.helpers import Flow, services
 
+# every log line of the suite is scanned for secrets (tests/log_scan.py)
+pytest_plugins = ["tests.log_scan"]
+
 PG_BASE = os.environ.get("VISMA_IDP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 DB_KIND = os.environ.get("VISMA_IDP_TEST_DB", "sqlite")
 ISSUER = "http://127.0.0.1:5000"
@@ -218,3 +221,17 @@ def flow(app, client, make_user, make_client):
     secret = make_client()
     return Flow(app, client, client_id="expense", client_secret=secret,
                 redirect_uri="https://rp.example.com/callback")
+
+
+def pytest_collection_modifyitems(config, items):
+    """``postgresql_only`` tests (several server processes on PostgreSQL and
+    Redis) run in the PostgreSQL pass; the SQLite pass deselects them, so
+    they run once per `./dev test` and are never reported as skipped."""
+    if DB_KIND == "postgresql":
+        return
+    kept, dropped = [], []
+    for item in items:
+        (dropped if item.get_closest_marker("postgresql_only") else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -16,6 +16,7 @@ from visma_idp.storage import (
     AuditEvent,
     AuthorizationCode,
     Factor,
+    LogoutDelivery,
     MailOutbox,
     OneTimeCode,
     ProfileChangeNotice,
@@ -25,6 +26,7 @@ from visma_idp.storage import (
     SmsCode,
     SmsOutbox,
     SsoSession,
+    ThrottleCount,
     Token,
     db,
 )
@@ -105,8 +107,14 @@ def text_message(uid, t):
     return row
 
 
+def sent_logout(uid, t):
+    return LogoutDelivery(client_id="expense", uri="https://rp.example.com/bc", sub="s", sid="x", jti=f"j{_n()}",
+                          reason="logout", status="sent", attempts=1, created_at=t - 60, next_attempt_at=t - 60,
+                          sent_at=t)
+
+
 PURGED = [code, token, expired_session, ended_session, link, sms_code, one_time_code, unconfirmed_factor,
-          used_recovery_code, sent_mail, sent_notice, sent_role_notice, text_message]
+          used_recovery_code, sent_mail, sent_notice, sent_role_notice, text_message, sent_logout]
 
 
 def failed_mail(uid, t):
@@ -123,7 +131,23 @@ def unused_recovery_code(uid, t):
     return RecoveryCode(user_id=uid, digest=f"r{_n():063d}", created_at=t)
 
 
-KEPT = [failed_mail, confirmed_factor, unused_recovery_code]
+def failed_logout(uid, t):
+    row = sent_logout(uid, t)
+    row.status, row.sent_at = "failed", None
+    return row
+
+
+KEPT = [failed_mail, confirmed_factor, unused_recovery_code, failed_logout]
+
+
+def test_throttle_counts_kept_while_redis_was_down_go_after_the_retention(app, idp):
+    with app.app_context():
+        now = idp.clock.now()
+        db.session.add_all([ThrottleCount(key="a" * 64, n=3, last=now - RETENTION - 60),
+                            ThrottleCount(key="b" * 64, n=3, last=now - RETENTION + 60)])
+        db.session.commit()
+        assert purge()["throttle_counts"] == 1
+        assert db.session.scalars(select(ThrottleCount.key)).all() == ["b" * 64]
 
 
 def count(model) -> int:

@@ -76,13 +76,27 @@ class IdentityProvider:
         blueprints in the order of their routes; the mail flush after every
         other ``after_request`` hook.
         """
-        from . import account, admin, agreements, assets, factors, federation, health, login, notify, oidc, provisioning, proxy
+        from . import (
+            account,
+            admin,
+            agreements,
+            assets,
+            factors,
+            federation,
+            health,
+            login,
+            notify,
+            observability,
+            oidc,
+            provisioning,
+            proxy,
+        )
 
         return (
             ("database", partial(self._setup_database, app)),
             ("security", partial(self._setup_security, app)),
             ("protocol", self._setup_protocol),
-            ("password hashing and throttle", self._setup_login),
+            ("password hashing and throttle", partial(self._setup_login, app)),
             ("languages", partial(self._setup_i18n, app)),
             ("templates and static files", partial(assets.init_app, app, self)),
             ("oidc", partial(oidc.init_app, app, self)),  # the protocol, and its half of the hand-over
@@ -94,6 +108,8 @@ class IdentityProvider:
             ("federation", partial(federation.init_app, app, self)),  # upstream providers, national eID
             ("provisioning", partial(provisioning.init_app, app, self)),  # SCIM for payroll systems
             ("trusted proxies", partial(proxy.init_app, app, self.settings)),
+            # request ids, metrics, access log: its middleware goes outside the proxies' (it sees the TCP peer)
+            ("observability", partial(observability.init_app, app, self)),
             ("health", partial(health.init_app, app)),
             ("mail", partial(notify.init_app, app, self)),
             ("logging", self._setup_logging),
@@ -157,21 +173,27 @@ class IdentityProvider:
         from .browser.interaction import Handoff
         from .oidc.clients import ClientCache
         from .oidc.keys import KeyStore
+        from .oidc.revocations import IntrospectionCache, RevocationCounter
+        from .oidc.revocations import install as install_revocation_counter
         from .oidc.server import IdpAuthorizationServer
 
         self.keys = KeyStore(self)
         self.clients = ClientCache(self)
+        self.introspection_cache = IntrospectionCache(
+            RevocationCounter(self.settings["REDIS_URL"]) if self.settings["REDIS_URL"] else None,
+            self.settings["INTROSPECTION_CACHE_SECONDS"])
+        install_revocation_counter()
         self.server = IdpAuthorizationServer(self)
         self.handoff = Handoff()  # oidc/ and login/ each register their half (their init_app)
 
-    def _setup_login(self) -> None:
+    def _setup_login(self, app: Flask) -> None:
         from .login.throttle import Throttle
         from .password.hashing import Hasher
 
         s = self.settings
         self.hasher = Hasher(time_cost=s["ARGON2_TIME_COST"], memory_kib=s["ARGON2_MEMORY_KIB"],
                              parallelism=s["ARGON2_PARALLELISM"], concurrency=s["ARGON2_CONCURRENCY"])
-        self.throttle = Throttle(s, self.clock)
+        self.throttle = Throttle(s, self.clock, app=app)
 
     def _setup_i18n(self, app: Flask) -> None:
         from . import i18n
@@ -223,6 +245,11 @@ def create_app(overrides: dict[str, Any] | None = None, *, check_db: bool = Fals
     idp = IdentityProvider(app, url_prefix="", **(overrides or {}))
     if check_db:
         idp.check_database()
+    if idp.settings["FAST_LANE"]:
+        from . import observability
+        from .oidc import fastlane
+
+        observability.watch_fast_lane(app, fastlane.install(app, idp))
     return app
 
 

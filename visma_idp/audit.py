@@ -13,7 +13,10 @@ Rules:
   ``details["by"]`` is the id of the person who did it (an admin, or the
   invited person accepting), absent when the operator's command did;
 - details hold ids, names of roles and apps, reasons: never a secret (a code,
-  a link, a password).
+  a link, a password);
+- a row recorded while serving a request carries the request's id
+  (``request_id``, the ``X-Request-Id`` of its response), and every row is
+  counted in ``visma_idp_audit_events_total`` (``observability/``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from blinker import Namespace
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import select
 
+from . import observability
 from .context import current_idp
 from .storage import AuditEvent, db
 
@@ -97,13 +101,16 @@ def record(
         at=idp.clock.now(), event=event, outcome=outcome, user_id=user_id,
         subject=subject[:320] if subject else subject, client_id=client_id[:128] if client_id else client_id,
         ip=client_ip(), user_agent=ua, details=details or None, agreement=agreement[:36] if agreement else None,
+        request_id=observability.current_request_id(),
     )
     db.session.add(row)
     log.info(
         "%s outcome=%s user_id=%s subject=%s client_id=%s ip=%s details=%s%s",
         event, outcome, user_id, _loggable(row.subject), _loggable(row.client_id), row.ip, details or {},
         f" agreement={_loggable(row.agreement)}" if row.agreement else "",
+        extra={"request_id": row.request_id},
     )
+    observability.audit_recorded(event, outcome, details)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     audit_event.send(app, event=row)
     return row

@@ -126,6 +126,22 @@ CORE: tuple[Setting, ...] = (
     Setting("CONFIG", None, optional_text,
             "Optional path of a TOML settings file; its keys are the setting names without the prefix."),
     Setting("LOG_LEVEL", "INFO", text, "Python log level of the `visma_idp` loggers."),
+    Setting("LOG_FORMAT", "text", one_of({"text", "json"}),
+            "`text` (`<UTC time> <level> <logger> [<request id>] <message>`) or `json` (one object per line: "
+            "`time`, `level`, `logger`, `message`, `request_id` and the record's extra fields). Both redact "
+            "secret-looking values. `visma-idp serve` writes the lines to stderr."),
+    Setting("ACCESS_LOG", False, boolean,
+            "Write one line per request to the `visma_idp.access` logger (method, path with link tokens and "
+            "query values redacted, status, time, request id). Off by default: a line costs about as much as "
+            "a tenth of a token request; granian and gunicorn write none of their own."),
+    Setting("METRICS", True, boolean,
+            "Count and time requests and serve Prometheus metrics at `/metrics` (see docs/operations.md)."),
+    Setting("METRICS_TOKEN", None, optional_text,
+            "A bearer token (16+ characters) the scraper sends to `/metrics`. Not set: `/metrics` answers only "
+            "requests straight from `METRICS_ALLOW`, never through a proxy."),
+    Setting("METRICS_ALLOW", "127.0.0.1 ::1", text,
+            "Addresses and networks that may scrape `/metrics` without a token (space-separated), when "
+            "`METRICS_TOKEN` is not set."),
     Setting("DEFAULT_LOCALE", "en", text, "Language when neither the user, `ui_locales` nor the browser chooses one."),
 )
 

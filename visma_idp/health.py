@@ -84,8 +84,13 @@ def _check_signing_keys(checks: dict[str, str]) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Register the health endpoints at the root of ``app``'s URL map (never under the provider's prefix)."""
+    """Register the health endpoints at the root of ``app``'s URL map (never
+    under the provider's prefix), and the answer to requests made while the
+    database does not answer (``outage.py``: 503, one warning per 5 s)."""
+    from . import outage
+
     app.register_blueprint(bp)
+    outage.init_app(app)
 
 
 def _no_store(response: Response) -> Response:

@@ -11,7 +11,9 @@ codes, tokens, links, sessions and mail grow with every sign-in. The rules:
   for the whole family), a one-time link or an invitation to an agreement
   until its expiry, a session until
   it has ended or expired;
-- mail is purged only once sent (a failed message stays for ``mail retry``);
+- mail is purged only once sent (a failed message stays for ``mail retry``),
+  back-channel logout deliveries likewise (``logout retry``); throttle counts
+  kept in the database while Redis was down go by their last count;
 - unconfirmed factors (an enrolment given up) and used recovery codes go by
   their creation and use times; confirmed factors and unused codes never;
 - audit events are kept forever unless ``AUDIT_RETENTION_DAYS`` is set;
@@ -37,6 +39,7 @@ from .storage import (
     AuditEvent,
     AuthorizationCode,
     Factor,
+    LogoutDelivery,
     MailOutbox,
     OneTimeCode,
     ProfileChangeNotice,
@@ -46,6 +49,7 @@ from .storage import (
     SmsCode,
     SmsOutbox,
     SsoSession,
+    ThrottleCount,
     Token,
     db,
 )
@@ -84,6 +88,11 @@ RULES: tuple[Rule, ...] = (
     Rule("role_change_notices", RoleChangeNotice, RoleChangeNotice.id,
          lambda cutoff, now: RoleChangeNotice.sent_at < cutoff),
     Rule("sms_outbox", SmsOutbox, SmsOutbox.id, lambda cutoff, now: SmsOutbox.created_at < cutoff),
+    # a delivered logout token, like sent mail (a failed one stays for `logout retry`)
+    Rule("logout_deliveries", LogoutDelivery, LogoutDelivery.id,
+         lambda cutoff, now: and_(LogoutDelivery.status == "sent", LogoutDelivery.sent_at < cutoff)),
+    # throttle counts kept while Redis was down: long past any throttle window or lock memory
+    Rule("throttle_counts", ThrottleCount, ThrottleCount.key, lambda cutoff, now: ThrottleCount.last < cutoff),
     # a replay guard is worthless once the assertion or challenge it guards has expired
     Rule("seen_jtis", SeenJti, SeenJti.jti_digest, lambda cutoff, now: SeenJti.expires_at < now),
 )
@@ -118,9 +127,18 @@ def purge(*, dry_run: bool = False, batch: int = BATCH) -> dict[str, int]:
 
 
 def _delete_in_batches(rule: Rule, where: Any, batch: int) -> int:
+    """Delete in key order, each batch starting after the last key of the one
+    before: every batch reads the key index from where the last one stopped
+    instead of from its start again, past the rows already deleted (not yet
+    vacuumed) and the rows that stay. At ten million tokens a batch otherwise
+    re-read up to a million live rows and took over a second (docs/scale.md)."""
     total = 0
+    after = None
     while True:
-        ids = list(db.session.scalars(select(rule.key).where(where).order_by(rule.key).limit(batch)))
+        query = select(rule.key).where(where)
+        if after is not None:
+            query = query.where(rule.key > after)
+        ids = list(db.session.scalars(query.order_by(rule.key).limit(batch)))
         if not ids:
             return total
         result = db.session.execute(delete(rule.model).where(rule.key.in_(ids)),
@@ -129,6 +147,7 @@ def _delete_in_batches(rule: Rule, where: Any, batch: int) -> int:
         total += result.rowcount  # type: ignore[attr-defined]
         if len(ids) < batch:
             return total
+        after = ids[-1]
 
 
 # -- visma-idp purge -----------------------------------------------------------------

@@ -55,10 +55,8 @@ def install_security(app, idp) -> None:
             abort(403)
         return None
 
-    fixed = [("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
-    if idp.secure_cookies:
-        fixed.append(("Strict-Transport-Security", "max-age=31536000"))
-    plain_csp = _csp("'none'", "'self'")  # built once: most responses (all JSON ones) use it
+    fixed = fixed_headers(idp)
+    plain_csp = PLAIN_CSP
 
     @app.after_request
     def _headers(response):
@@ -83,6 +81,20 @@ def install_security(app, idp) -> None:
         if response.mimetype == "text/html":
             headers.setdefault("Cache-Control", "no-store")
         return response
+
+
+def fixed_headers(idp) -> list[tuple[str, str]]:
+    """The headers every response gets (the CSP aside)."""
+    fixed = [("X-Frame-Options", "DENY"), ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
+    if idp.secure_cookies:
+        fixed.append(("Strict-Transport-Security", "max-age=31536000"))
+    return fixed
+
+
+def json_headers(idp) -> list[tuple[str, str]]:
+    """The security headers of a JSON response (no form, no frame, no script): what
+    the ``after_request`` hook gives the token endpoint's answers, for ``oidc/fastlane.py``."""
+    return [("Content-Security-Policy", PLAIN_CSP), *fixed_headers(idp)]
 
 
 def allow_frames(uri: str) -> None:
@@ -135,6 +147,8 @@ def _csp(script: str, form_action: str, frames: str | None = None) -> str:
         f"connect-src 'self'; {frame_src}form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
 
+
+PLAIN_CSP = _csp("'none'", "'self'")  # built once: most responses (all JSON ones) use it
 
 _CROSS_ORIGIN_POST = {
     "oidc.authorize", "oidc.token", "oidc.introspect", "oidc.revoke", "oidc.userinfo", "oidc.end_session",

@@ -5,6 +5,11 @@ production server on ``visma_idp.wsgi:app``.
   gthread workers (``--server gunicorn``); ``--dev``: Flask's reloading
   development server. granian is the default because it gave about twice
   gunicorn's token throughput on one core (docs/performance.md).
+- With ``--workers`` above 1, the workers count their metrics into a fresh
+  private folder (``PROMETHEUS_MULTIPROC_DIR``) made before they start and
+  removed when the server stops; log lines go to stderr in ``LOG_FORMAT``,
+  and neither granian nor gunicorn writes an access log of its own (the
+  app's is ``ACCESS_LOG``; docs/operations.md, "Metrics and logs").
 - ``--demo`` (or ``MODE=demo``): a generated secret key, the demo user and
   client seeded and their credentials printed, mail sent right after each
   response. Demo mode shows every email at ``/dev/outbox``, so it listens
@@ -17,6 +22,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import shutil
+import tempfile
 from typing import Any
 
 import click
@@ -25,6 +32,8 @@ from gunicorn.app.base import BaseApplication
 from .cli_support import provider_app
 from .config import is_loopback_issuer
 from .errors import InvalidInput
+from .observability.logs import RedactingFilter, install_handler
+from .observability.metrics import MULTIPROC_ENV
 
 log = logging.getLogger("visma_idp.logout")
 
@@ -77,6 +86,33 @@ def serve(host: str, port: int, workers: int, threads: int, server_kind: str, de
             # the issuer must match where a local browser finds the server
             os.environ["VISMA_IDP_ISSUER"] = f"http://127.0.0.1:{port}"
     reloaded = os.environ.get("WERKZEUG_RUN_MAIN") == "true"  # the --dev reloader's child
+    metrics_dir = None if dev else _multiprocess_metrics(workers)
+    owner = os.getpid()
+    try:
+        _serve(host, port, workers, threads, server_kind, dev, demo, demo_public, reloaded)
+    finally:
+        # a gunicorn worker is a fork that leaves through this frame too: only the server removes the folder
+        if metrics_dir is not None and os.getpid() == owner:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _multiprocess_metrics(workers: int) -> str | None:
+    """Several workers each count their own requests: give them a fresh
+    private folder for prometheus_client's multiprocess files, set before the
+    app (and so prometheus_client) is loaded and the workers fork, and
+    removed when the server stops (the caller). A folder the operator named
+    in ``PROMETHEUS_MULTIPROC_DIR`` is used as it is and left in place (it
+    must be empty when the server starts). Returns the folder to remove."""
+    if workers < 2 or os.environ.get(MULTIPROC_ENV):
+        return None
+    folder = tempfile.mkdtemp(prefix="visma-idp-metrics-")  # mode 0700, a new name every start
+    os.environ[MULTIPROC_ENV] = folder
+    return folder
+
+
+def _serve(host: str, port: int, workers: int, threads: int, server_kind: str, dev: bool, demo: bool,
+           demo_public: bool, reloaded: bool) -> None:
     app = provider_app(check_db=False, demo_instance=False)
     idp = app.extensions["visma_idp"]
     if idp.settings["MODE"] == "demo" and not demo:  # VISMA_IDP_MODE=demo or the settings file
@@ -99,7 +135,11 @@ def serve(host: str, port: int, workers: int, threads: int, server_kind: str, de
         db.engine.dispose()  # no connection crosses into forked workers
     if (dev and reloaded) or (demo and not dev):
         _logout_rounds(app)
+    # from here on the visma_idp loggers write to stderr (the workers inherit it)
+    install_handler(log_format=idp.settings["LOG_FORMAT"], level=idp.settings["LOG_LEVEL"])
     if dev:
+        # werkzeug's own request lines show the path: our link tokens are taken out of them
+        logging.getLogger("werkzeug").addFilter(RedactingFilter())
         app.config["TEMPLATES_AUTO_RELOAD"] = True
         app.run(host=host, port=port, use_reloader=True, use_debugger=False, threaded=True)
         return

@@ -144,6 +144,7 @@ def test_each_package_sets_up_its_own_parts(fresh_database):
         "agreements": {"agreements", "agreement_console"},  # the invitation link's pages, the admins' members page
         "federation": {"federation"},  # the upstream callback, our JWKS for upstreams, linking on My details
         "provisioning": {"scim", "provisioning_console"},  # the SCIM endpoints, the admins' conflicts page
+        "observability": {"observability"},  # /metrics
         "health": {"health"},
         "mail": {"dev_outbox"},
     }

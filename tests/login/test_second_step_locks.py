@@ -19,16 +19,19 @@ from tests.factors.test_totp import add_totp, code_at, mid_step, to_second_step
 from tests.helpers import csrf, services
 from visma_idp.clock import Clock
 from visma_idp.config import load_settings
-from visma_idp.login.throttle import MemoryStore, RedisStore, Throttle
+from visma_idp.login.throttle import DatabaseStore, MemoryStore, RedisStore, Throttle
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 DAY = 86400
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "database"])
 def store(request):
     if request.param == "memory":
         yield MemoryStore()
+        return
+    if request.param == "database":  # the fallback while Redis does not answer
+        yield DatabaseStore(request.getfixturevalue("app"))
         return
     import redis
 

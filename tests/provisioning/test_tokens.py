@@ -51,7 +51,7 @@ def _set_status(app, public_id, status) -> None:
 
 def _refusal(resp) -> tuple:
     """What a refused call answers: everything a caller could tell apart."""
-    headers = {k: v for k, v in resp.headers.items() if k.lower() not in ("date", "content-length")}
+    headers = {k: v for k, v in resp.headers.items() if k.lower() not in ("date", "content-length", "x-request-id")}
     return resp.status_code, resp.get_data(as_text=True), headers
 
 

@@ -35,7 +35,10 @@ LIMITS = {
 }
 
 
-@pytest.fixture(params=["memory", "redis"])
+DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens: the throttle counts in the database
+
+
+@pytest.fixture(params=["memory", "redis", "redis-down"])
 def store(request):
     return request.param
 
@@ -62,6 +65,8 @@ def settings(settings, store, redis_client):
     settings.update(LIMITS)
     if store == "redis":
         settings["REDIS_URL"] = REDIS_URL
+    elif store == "redis-down":
+        settings["REDIS_URL"] = DEAD_REDIS_URL
     return settings
 
 

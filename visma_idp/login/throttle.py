@@ -30,14 +30,23 @@ lock someone else out of their account for a day. An admin who issues the
 user a one-time code lifts the second step's lock (:meth:`Throttle.clear`).
 
 State lives in memory (one process) or in Redis when ``REDIS_URL`` is set
-(shared by every worker and node). Times come from the app clock.
+(shared by every worker and node); while Redis does not answer, in the
+database (:class:`FallbackStore`: never "let it through"). Times come from
+the app clock.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from .. import observability
+
+log = logging.getLogger("visma_idp.throttle")
 
 # seconds the caller must still wait, given (count, time of last count, now)
 WaitRule = Callable[[int, float, float], int]
@@ -164,11 +173,140 @@ class RedisStore:
         self._r.delete(self._prefix + key)
 
 
+class DatabaseStore:
+    """The same operations on the ``throttle_counts`` table, each in its own
+    short transaction on its own connection (never the request's): the
+    fallback while Redis does not answer. ``take`` inserts the row if it is
+    missing, then reads it ``FOR UPDATE`` (PostgreSQL locks the row; SQLite's
+    INSERT already holds the database's write lock), so concurrent attempts on
+    several nodes are counted one after another as in Redis. Keys are stored
+    as their SHA-256 (no address or email in the table). ``app``: whose
+    database (the store may be used outside a request or app context)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            from ..storage import db
+
+            with self.app.app_context():
+                self._engine = db.engine
+        return self._engine
+
+    @staticmethod
+    def _key(key: str) -> str:
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+    @staticmethod
+    def _insert(conn, key: str):
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        from ..storage import ThrottleCount
+
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        return dialect.insert(ThrottleCount).values(key=key, n=0, last=0.0).on_conflict_do_nothing()
+
+    def get(self, key: str, now: float, window: int) -> tuple[int, float]:
+        from sqlalchemy import select
+
+        from ..storage import ThrottleCount
+
+        with self.engine.connect() as conn:
+            row = conn.execute(select(ThrottleCount.n, ThrottleCount.last)
+                               .where(ThrottleCount.key == self._key(key))).first()
+        if row is None or (row.n and now - row.last > window):
+            return 0, 0.0
+        return int(row.n), float(row.last)
+
+    def take(self, key: str, now: float, window: int, wait: WaitRule = _no_wait) -> tuple[int, int]:
+        from sqlalchemy import select, update
+
+        from ..storage import ThrottleCount
+
+        name = self._key(key)
+        with self.engine.begin() as conn:
+            conn.execute(self._insert(conn, name))
+            row = conn.execute(select(ThrottleCount.n, ThrottleCount.last)
+                               .where(ThrottleCount.key == name).with_for_update()).one()
+            count, last = int(row.n), float(row.last)
+            if count and now - last > window:
+                count, last = 0, 0.0
+            seconds = wait(count, last, now)
+            if seconds > 0:
+                return count, seconds
+            conn.execute(update(ThrottleCount).where(ThrottleCount.key == name).values(n=count + 1, last=now))
+            return count + 1, 0
+
+    def give_back(self, key: str) -> None:
+        from sqlalchemy import update
+
+        from ..storage import ThrottleCount
+
+        with self.engine.begin() as conn:
+            conn.execute(update(ThrottleCount).where(ThrottleCount.key == self._key(key), ThrottleCount.n > 0)
+                         .values(n=ThrottleCount.n - 1))
+
+    def reset(self, key: str) -> None:
+        from sqlalchemy import delete
+
+        from ..storage import ThrottleCount
+
+        with self.engine.begin() as conn:
+            conn.execute(delete(ThrottleCount).where(ThrottleCount.key == self._key(key)))
+
+
+class FallbackStore:
+    """Redis first; while it does not answer, the database (never "let it
+    through"). After a failure Redis is left alone for ``pause`` seconds, so
+    a dead Redis costs one timeout per pause, not one per attempt. The two
+    keep separate counts: a key counted in one is not seen in the other
+    (docs/operations.md says what that means)."""
+
+    def __init__(self, primary, secondary, *, pause: float = 5.0) -> None:
+        import redis
+
+        self.primary = primary
+        self.secondary = secondary
+        self.pause = pause
+        self._errors = (redis.RedisError, OSError)
+        self._down_until = 0.0
+
+    def _call(self, name: str, *args):
+        if time.monotonic() >= self._down_until:
+            try:
+                return getattr(self.primary, name)(*args)
+            except self._errors as exc:
+                if time.monotonic() >= self._down_until:
+                    log.error("throttle: Redis does not answer (%s); counting in the database for %ss",
+                              type(exc).__name__, self.pause)
+                self._down_until = time.monotonic() + self.pause
+        return getattr(self.secondary, name)(*args)
+
+    def get(self, key: str, now: float, window: int) -> tuple[int, float]:
+        return self._call("get", key, now, window)
+
+    def take(self, key: str, now: float, window: int, wait: WaitRule = _no_wait) -> tuple[int, int]:
+        return self._call("take", key, now, window, wait)
+
+    def give_back(self, key: str) -> None:
+        self._call("give_back", key)
+
+    def reset(self, key: str) -> None:
+        self._call("reset", key)
+
+
 class Throttle:
-    def __init__(self, settings: dict, clock, store=None) -> None:
+    def __init__(self, settings: dict, clock, store=None, *, app=None) -> None:
+        """``app``: whose database keeps the counts while Redis does not answer."""
         self.s = settings
         self.clock = clock
-        self.store = store or (RedisStore(settings["REDIS_URL"]) if settings["REDIS_URL"] else MemoryStore())
+        if store is None:
+            store = (FallbackStore(RedisStore(settings["REDIS_URL"]), DatabaseStore(app)) if settings["REDIS_URL"]
+                     else MemoryStore())
+        self.store = store
 
     @property
     def _window(self) -> int:
@@ -216,20 +354,23 @@ class Throttle:
         pass the same to :meth:`failed`.
         """
         now = self.clock.time()
+        kind, verdict = "ip", Verdict()
         if ip:
             _count, seconds = self.store.take("ip:" + ip, now, self._window, self._ip_wait)
             if seconds > 0:
-                return Verdict(seconds, locked=True)
-        if account is None:
-            return Verdict()
-        lock = self._lock_seconds(self._locks(account, now)) if growing else self.s["THROTTLE_LOCK_SECONDS"]
-        count, seconds = self.store.take("acct:" + account, now, max(self._window, lock),
-                                         self._account_wait_rule(lock))
-        if seconds > 0:
-            if ip:
-                self.store.give_back("ip:" + ip)  # held back: no guess was made
-            return self._account_verdict(count, seconds)
-        return Verdict()
+                verdict = Verdict(seconds, locked=True)
+        if account is not None and verdict.allowed:
+            kind = "account"
+            lock = self._lock_seconds(self._locks(account, now)) if growing else self.s["THROTTLE_LOCK_SECONDS"]
+            count, seconds = self.store.take("acct:" + account, now, max(self._window, lock),
+                                             self._account_wait_rule(lock))
+            if seconds > 0:
+                if ip:
+                    self.store.give_back("ip:" + ip)  # held back: no guess was made
+                verdict = self._account_verdict(count, seconds)
+        if not verdict.allowed:
+            observability.throttle_hit(kind, locked=verdict.locked)
+        return verdict
 
     def failed(self, account: str | None, ip: str | None, *, growing: bool = False) -> Verdict:
         """A let-through attempt failed (its counts stand); returns what the account faces next."""
@@ -242,7 +383,10 @@ class Throttle:
             # this failure locks the key: one more lock in a row
             locks, _ = self.store.take("locks:" + account, now, self.s["SECOND_STEP_LOCK_MEMORY_SECONDS"])
             lock = self._lock_seconds(locks)
-        return self._account_verdict(count, self._account_wait_rule(lock)(count, last, now))
+        verdict = self._account_verdict(count, self._account_wait_rule(lock)(count, last, now))
+        if not verdict.allowed:
+            observability.throttle_trip(locked=verdict.locked)
+        return verdict
 
     def clear(self, account: str, *, growing: bool = False) -> bool:
         """An admin's action: forget the account key's count (and its growing

@@ -111,7 +111,17 @@ class Introspection(IntrospectionEndpoint):
         self.idp = idp
 
     def query_token(self, token_string, token_type_hint):
-        return find_token(self.idp, token_string, token_type_hint, load_row=False)
+        cache = self.idp.introspection_cache
+        if not cache.enabled or not isinstance(token_string, str) or token_string.count(".") != 2:
+            return find_token(self.idp, token_string, token_type_hint, load_row=False)
+        kept = cache.get(token_string, self.idp.clock.now())
+        if kept is not None:
+            return TokenInfo(kept)
+        counter = cache.read_counter()  # before the database says "live" (revocations.py)
+        found = find_token(self.idp, token_string, token_type_hint, load_row=False)
+        if found is not None:
+            cache.keep(token_string, {k: v for k, v in found.items() if not k.startswith("_")}, counter)
+        return found
 
     def check_permission(self, token, client, request):
         # a client may introspect the tokens issued to it
@@ -164,6 +174,7 @@ class Revocation(RevocationEndpoint):
                                  client_id=token["client_id"], scope=token.get("scope", ""),
                                  family_id=token["jti"][:36], issued_at=token["iat"],
                                  expires_at=token["exp"], revoked_at=now))
+            db.session.info["tokens_revoked"] = True  # raise the revocation counter (revocations.py)
         audit.record("token_revoked", client_id=request.client.client_id, user_id=row.user_id if row else None,
                      details={"kind": row.kind if row else "access"})
 

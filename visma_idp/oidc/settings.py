@@ -39,6 +39,13 @@ SETTINGS: tuple[Setting, ...] = (
             "First wait before a failed back-channel logout is tried again; it doubles with each try (at most an hour)."),
     Setting("LOGOUT_MAX_ATTEMPTS", 10, integer(1),
             "Tries of one back-channel logout before it is marked failed (`visma-idp logout retry` sends it again)."),
+    Setting("INTROSPECTION_CACHE_SECONDS", 30, integer(0),
+            "Longest a process answers an introspection of a live JWT access token from memory, checked against "
+            "Redis's revocation counter on every request so that a revocation on any node is seen at once; "
+            "only with `REDIS_URL` (0: off; docs/operations.md)."),
+    Setting("FAST_LANE", True, boolean,
+            "Answer successful client_credentials token requests and kept introspections in a lean WSGI layer "
+            "before Flask (`oidc/fastlane.py`; every other request, errors included, takes the full path)."),
     Setting("CLIENT_CACHE_SECONDS", 10, integer(0),
             "How long a process keeps a client's registration in memory; changes reach other processes within it (0: off)."),
 )

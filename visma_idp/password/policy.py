@@ -60,7 +60,7 @@ from babel.lists import format_list
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 
-from . import blocklist, guesses
+from . import blocklist
 
 # The one maximum (code points as typed): the policy refuses longer passwords,
 # and every check of a password (password/confirm.py) treats a longer text as wrong.
@@ -205,6 +205,10 @@ def check(password: str, *, policy: Policy, person: PersonalInfo) -> list[Violat
     elif _predictable(password):
         problems.append(Violation("predictable"))
     elif policy.min_guesses_log10:
+        # zxcvbn's dictionaries are about 15 MB per process: loaded by the first
+        # password set here, never by a worker that only signs people in or issues tokens
+        from . import guesses
+
         found = guesses.estimate(password, user_inputs=_user_inputs(person))
         if found.guesses_log10 < policy.min_guesses_log10:
             problems.append(Violation("guessable", {"patterns": found.patterns}))

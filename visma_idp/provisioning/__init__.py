@@ -38,10 +38,10 @@ def init_app(app: Flask, idp: IdentityProvider) -> None:
     from ..account import profile
     from ..agreements import console as agreement_console
     from ..agreements import invitations
-    from . import console, my_details, people, scim, sources
+    from . import console, my_details, people, routes, sources
 
-    idp.register_blueprints(app, scim.bp, console.bp)
-    idp.csrf.exempt(scim.bp)
+    idp.register_blueprints(app, routes.bp, console.bp)
+    idp.csrf.exempt(routes.bp)
     agreement_console.link_pages("provisioning_conflicts", console.members_page_links)
     profile.keep_fields("provisioning", managed=my_details.kept_fields, changed=sources.person_changed)
     invitations.on_accept("provisioning", people.link_invited)

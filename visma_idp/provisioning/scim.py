@@ -36,7 +36,7 @@ import json
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Response, current_app, request
 from scim2_models import (
     AuthenticationScheme,
     Bulk,
@@ -73,17 +73,14 @@ from ..browser.cookies import stateless
 from ..context import current_idp
 from ..storage import db
 from . import clients
+from .routes import PREFIX
 from .store import ClientStorage
 
 if TYPE_CHECKING:
     from ..storage import ProvisioningClient
 
-PREFIX = "/scim/v2"
 MAX_RESULTS = 200
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-
-bp = Blueprint("scim", __name__)
-
 
 @cache
 def service() -> ScimService:
@@ -209,9 +206,8 @@ def _authenticate(scim: ScimRequest) -> ProvisioningClient | None:
     return client
 
 
-@bp.route(PREFIX + "/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"], strict_slashes=False)
-@bp.route(PREFIX + "/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-def endpoint(path: str) -> Response:
+def handle(path: str) -> Response:
+    """One SCIM request (``routes.endpoint`` calls it)."""
     stateless()  # no cookie in or out; mail it causes is in its recipient's language
     limit = current_app.config.get("MAX_CONTENT_LENGTH") or 256 * 1024
     if (request.content_length or 0) > limit:

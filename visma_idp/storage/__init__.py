@@ -25,7 +25,8 @@ Where SQL lives (tests/test_layers.py checks this list against the code):
   `factors/totp.py`, `factors/sms.py`, `factors/webauthn.py`,
   `factors/recovery_codes.py` and `factors/admin_codes.py`; the mail and
   text-message outboxes in `notify/outbox.py` and `notify/sms.py`; signing
-  keys in `oidc/keys.py` (rotation under a table lock); back-channel logout
+  keys in `oidc/keys.py` (rotation under a table lock); the throttle's counts while Redis is
+  down in `login/throttle.py` (its fallback store); back-channel logout
   deliveries in `oidc/backchannel.py` (claimed with a lease, like mail); password history
   in `password/service.py`; upstream providers in `federation/upstreams.py`,
   their linked identities in `federation/linking.py` and national identity
@@ -37,7 +38,10 @@ Where SQL lives (tests/test_layers.py checks this list against the code):
   `agreements/service.py`'s); provisioning clients in
   `provisioning/clients.py`, their SCIM resources in `provisioning/store.py`,
   people's attribute sources and conflicts in `provisioning/sources.py`
-  and the accounts they link to in `provisioning/people.py`; and the purge of every table in `maintenance.py`.
+  and the accounts they link to in `provisioning/people.py`; the queue
+  gauges of `/metrics` (read-only counts and ages of the mail outbox and the
+  logout deliveries) in `observability/queues.py`; and the purge of every
+  table in `maintenance.py`.
 - Views, commands, templates and the demo seeding build no statement; they
   call the functions above. The sign-in (``login/``, ``browser/``) and the
   protocol's views (``oidc/views.py``, ``oidc/authorization.py``) build none:
@@ -84,6 +88,7 @@ from .models import (  # noqa: F401
     SmsCode,
     SmsOutbox,
     SsoSession,
+    ThrottleCount,
     Token,
     Upstream,
     UpstreamDomain,

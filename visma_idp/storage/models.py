@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Double, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy import false as sql_false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -401,6 +401,8 @@ class AuditEvent(db.Model):  # type: ignore[name-defined]
     user_agent: Mapped[str | None] = mapped_column(String(400))
     details: Mapped[dict[str, Any] | None] = mapped_column(Json)
     agreement: Mapped[str | None] = mapped_column(String(36))
+    # the X-Request-Id of the response to the request that recorded it (None outside a request)
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_audit_events_agreement", "agreement", "id"),)
 
@@ -513,8 +515,12 @@ class ProfileChangeNotice(db.Model):  # type: ignore[name-defined]
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     fields: Mapped[list[str]] = mapped_column(Json, default=list)
     first_at: Mapped[int] = mapped_column(BigInteger)
-    due_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    due_at: Mapped[int] = mapped_column(BigInteger)
     sent_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    # the mail worker's flush asks for the unsent due ones: index only those (migration 0014)
+    __table_args__ = (Index("ix_profile_change_notices_unsent", "due_at", postgresql_where=text("sent_at IS NULL"),
+                            sqlite_where=text("sent_at IS NULL")),)
 
 
 class RoleChangeNotice(db.Model):  # type: ignore[name-defined]
@@ -535,8 +541,12 @@ class RoleChangeNotice(db.Model):  # type: ignore[name-defined]
     added: Mapped[list[str]] = mapped_column(Json, default=list)
     removed: Mapped[list[str]] = mapped_column(Json, default=list)
     first_at: Mapped[int] = mapped_column(BigInteger)
-    due_at: Mapped[int] = mapped_column(BigInteger, index=True)
+    due_at: Mapped[int] = mapped_column(BigInteger)
     sent_at: Mapped[int | None] = mapped_column(BigInteger)
+
+    # the mail worker's flush asks for the unsent due ones: index only those (migration 0014)
+    __table_args__ = (Index("ix_role_change_notices_unsent", "due_at", postgresql_where=text("sent_at IS NULL"),
+                            sqlite_where=text("sent_at IS NULL")),)
 
 
 class Factor(db.Model):  # type: ignore[name-defined]
@@ -964,6 +974,16 @@ class ProvisioningConflict(db.Model):  # type: ignore[name-defined]
     chosen: Mapped[str | None] = mapped_column(String(64))
 
     user: Mapped[User] = relationship(lazy="joined", foreign_keys=[user_id])
+
+
+class ThrottleCount(db.Model):  # type: ignore[name-defined]
+    """A throttle count kept in the database while Redis does not answer
+    (``login/throttle.py``'s fallback): the key's SHA-256, never the address or email."""
+
+    __tablename__ = "throttle_counts"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+    last: Mapped[float] = mapped_column(Double, default=0.0, index=True)
 
 
 class LogoutDelivery(db.Model):  # type: ignore[name-defined]

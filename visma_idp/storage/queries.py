@@ -36,6 +36,15 @@ def _exec(stmt) -> CursorResult[Any]:
     return cast(CursorResult[Any], db.session.execute(stmt, execution_options={"synchronize_session": False}))
 
 
+def _revoked(rowcount: int) -> int:
+    """Mark the session when a statement revoked tokens: after its commit the
+    revocation counter is raised (``oidc/revocations.py``), so every node's
+    kept introspection answers are checked again."""
+    if rowcount:
+        db.session.info["tokens_revoked"] = True
+    return rowcount
+
+
 def client_by_id(client_id: str) -> Client | None:
     if not isinstance(client_id, str) or not client_id or len(client_id) > 128:
         return None
@@ -104,7 +113,7 @@ def revoke_tokens_of_code(code_id: int, now: int) -> int:
     result = _exec(
         update(Token).where(Token.family_id.in_(families), Token.revoked_at.is_(None)).values(revoked_at=now)
     )
-    return result.rowcount
+    return _revoked(result.rowcount)
 
 
 def token_by_digest(token_digest: str, kind: str | None = None) -> Token | None:
@@ -137,11 +146,11 @@ def revoke_family(family_id: str, now: int) -> int:
     result = _exec(
         update(Token).where(Token.family_id == family_id, Token.revoked_at.is_(None)).values(revoked_at=now)
     )
-    return result.rowcount
+    return _revoked(result.rowcount)
 
 
 def revoke_token(token_id: int, now: int) -> None:
-    _exec(update(Token).where(Token.id == token_id, Token.revoked_at.is_(None)).values(revoked_at=now))
+    _revoked(_exec(update(Token).where(Token.id == token_id, Token.revoked_at.is_(None)).values(revoked_at=now)).rowcount)
 
 
 def remember_jti(jti_digest: str, expires_at: int, now: int) -> bool:
@@ -187,18 +196,18 @@ def end_live_session(user_id: int, public_id: str, now: int, *, except_id: str) 
 
 def revoke_tokens_of_session(user_id: int, sid: str, now: int) -> int:
     """Revoke the user's live tokens issued in the session ``sid`` (its ``public_id``)."""
-    return _exec(
+    return _revoked(_exec(
         update(Token).where(Token.user_id == user_id, Token.sid == sid, Token.revoked_at.is_(None)).values(revoked_at=now)
-    ).rowcount
+    ).rowcount)
 
 
 def revoke_tokens_outside_session(user_id: int, sid: str, now: int) -> int:
     """Revoke the user's live tokens not issued in the session ``sid`` (its ``public_id``)."""
-    return _exec(
+    return _revoked(_exec(
         update(Token)
         .where(Token.user_id == user_id, Token.revoked_at.is_(None), or_(Token.sid.is_(None), Token.sid != sid))
         .values(revoked_at=now)
-    ).rowcount
+    ).rowcount)
 
 
 def consent_for(user_id: int, client_id: str) -> Consent | None:
@@ -208,7 +217,7 @@ def consent_for(user_id: int, client_id: str) -> Consent | None:
 def revoke_tokens_of_user(user_id: int, now: int) -> int:
     """Revoke every live refresh and access token of a user (password reset or change)."""
     result = _exec(update(Token).where(Token.user_id == user_id, Token.revoked_at.is_(None)).values(revoked_at=now))
-    return result.rowcount
+    return _revoked(result.rowcount)
 
 
 def leave_agreement(user_id: int, agreement_id: int, now: int) -> tuple[int, int]:
@@ -217,8 +226,8 @@ def leave_agreement(user_id: int, agreement_id: int, now: int) -> tuple[int, int
     agreements stay. Returns (sessions, tokens)."""
     sessions = _exec(update(SsoSession).where(SsoSession.user_id == user_id, SsoSession.agreement_id == agreement_id,
                                               SsoSession.ended_at.is_(None)).values(ended_at=now)).rowcount
-    tokens = _exec(update(Token).where(Token.user_id == user_id, Token.agreement_id == agreement_id,
-                                       Token.revoked_at.is_(None)).values(revoked_at=now)).rowcount
+    tokens = _revoked(_exec(update(Token).where(Token.user_id == user_id, Token.agreement_id == agreement_id,
+                                                Token.revoked_at.is_(None)).values(revoked_at=now)).rowcount)
     return sessions, tokens
 
 
