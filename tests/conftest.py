@@ -120,31 +120,82 @@ def settings(tmp_path, request, smtp_capture):
     return values
 
 
-@pytest.fixture
-def app(settings, key_rows):
-    from visma_idp import create_app
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory, key_rows):
+    """A SQLite database with every table and the session's signing keys,
+    made once per test process; each test's ``app`` starts from a copy (a
+    file copy is about 1 ms, making the tables and keys about 60 ms)."""
+    made: dict[str, str] = {}
+
+    def template(settings: dict) -> str:
+        if "path" not in made:
+            from visma_idp import create_app
+            from visma_idp.storage import db
+
+            path = tmp_path_factory.mktemp("sqlite-template") / "idp.db"
+            app = create_app({**settings, "DATABASE_URL": f"sqlite:///{path}"})
+            with app.app_context():
+                db.create_all()
+                _add_keys(app, key_rows)
+                db.session.remove()
+                db.engine.dispose()  # the last connection checkpoints the WAL into the file
+            made["path"] = str(path)
+        return made["path"]
+
+    return template
+
+
+def _add_keys(app, key_rows) -> None:
+    """The session's signing keys (made by the first app: RSA generation is slow)."""
     from visma_idp.storage import SigningKey, db
 
+    idp = app.extensions["visma_idp"]
+    if not key_rows:
+        idp.keys.ensure_keys()
+        for row in db.session.scalars(db.select(SigningKey)):
+            key_rows[row.kid] = {c.name: getattr(row, c.name) for c in SigningKey.__table__.columns if c.name != "id"}
+    else:
+        for values in key_rows.values():
+            db.session.add(SigningKey(**values))
+        db.session.commit()
+
+
+def _empty_postgresql(engine) -> None:
+    """Delete every row and restart the sequences: on tables this small, one
+    DELETE each (children first) is several times cheaper than a TRUNCATE,
+    which makes new files for every table and index."""
+    from visma_idp.storage import db
+
+    with engine.begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.execute(text(f'DELETE FROM "{table.name}"'))
+        conn.execute(text("SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n "
+                          "ON n.oid = c.relnamespace WHERE c.relkind = 'S' AND n.nspname = current_schema()"))
+
+
+@pytest.fixture
+def app(settings, key_rows, request):
+    import shutil
+
+    from visma_idp import create_app
+    from visma_idp.storage import db
+
+    url = settings["DATABASE_URL"]
+    copied = False
+    if url.startswith("sqlite:///") and not os.path.exists(url.removeprefix("sqlite:///")):
+        shutil.copy(request.getfixturevalue("sqlite_template")(settings), url.removeprefix("sqlite:///"))
+        copied = True
     app = create_app(settings)
     app.config["TESTING"] = True
-    with app.app_context():
-        db.create_all()
-        idp = app.extensions["visma_idp"]
-        if not key_rows:
-            idp.keys.ensure_keys()
-            for row in db.session.scalars(db.select(SigningKey)):
-                key_rows[row.kid] = {c.name: getattr(row, c.name) for c in SigningKey.__table__.columns if c.name != "id"}
-        else:
-            for values in key_rows.values():
-                db.session.add(SigningKey(**values))
-            db.session.commit()
+    if not copied:
+        with app.app_context():
+            db.create_all()
+            _add_keys(app, key_rows)
     yield app
     with app.app_context():
         db.session.remove()
         if DB_KIND == "postgresql":
-            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
-            with db.engine.begin() as conn:
-                conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            _empty_postgresql(db.engine)
         db.engine.dispose()
 
 
@@ -223,15 +274,33 @@ def flow(app, client, make_user, make_client):
                 redirect_uri="https://rp.example.com/callback")
 
 
+# Tests whose outcome does not depend on the database kind (a real browser,
+# the npm client, server processes, log files, timing): they run once per
+# `./dev test`, in the PostgreSQL pass, with the tests marked
+# ``postgresql_only``; the SQLite pass deselects them (never a skip).
+ONCE = (
+    "tests/browser/",
+    "tests/interop/",
+    "tests/observability/test_log_scan.py",
+    "tests/observability/test_multiprocess.py",
+    "tests/test_graceful_shutdown.py",
+    "tests/test_deployment.py",
+    "tests/security/test_recovery_timing.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
     """``postgresql_only`` tests (several server processes on PostgreSQL and
-    Redis) run in the PostgreSQL pass; the SQLite pass deselects them, so
-    they run once per `./dev test` and are never reported as skipped."""
+    Redis) and the ``ONCE`` files run in the PostgreSQL pass; the SQLite pass
+    deselects them, so they run once per `./dev test` and are never reported
+    as skipped."""
     if DB_KIND == "postgresql":
         return
     kept, dropped = [], []
     for item in items:
-        (dropped if item.get_closest_marker("postgresql_only") else kept).append(item)
+        path = item.nodeid.split("::", 1)[0]
+        once = item.get_closest_marker("postgresql_only") or path.startswith(ONCE)
+        (dropped if once else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept

@@ -79,6 +79,15 @@ def acting(*, by: int | None, via_client: str | None = None, via: str | None = N
         g.audit_actor = before
 
 
+def _column(value: str | None, size: int) -> str | None:
+    """A value that may come straight from a request, fit for its text column:
+    cut to its size, NUL written as U+FFFD (PostgreSQL refuses NUL in text;
+    an audit row must never be the reason a request fails)."""
+    if not value:
+        return value
+    return value[:size].replace("\x00", "\ufffd")
+
+
 def record(
     event: str,
     *,
@@ -95,12 +104,12 @@ def record(
     actor = g.get("audit_actor") if has_request_context() else None
     if actor:
         details = {**actor, **(details or {})}
-    ua = request.headers.get("User-Agent", "")[:400] if has_request_context() else None
+    ua = _column(request.headers.get("User-Agent", ""), 400) if has_request_context() else None
     # subject and client_id may come straight from a request: cut them to their columns
     row = AuditEvent(
         at=idp.clock.now(), event=event, outcome=outcome, user_id=user_id,
-        subject=subject[:320] if subject else subject, client_id=client_id[:128] if client_id else client_id,
-        ip=client_ip(), user_agent=ua, details=details or None, agreement=agreement[:36] if agreement else None,
+        subject=_column(subject, 320), client_id=_column(client_id, 128),
+        ip=client_ip(), user_agent=ua, details=details or None, agreement=_column(agreement, 36),
         request_id=observability.current_request_id(),
     )
     db.session.add(row)

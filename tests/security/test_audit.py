@@ -168,3 +168,16 @@ def test_overlong_request_values_fit_the_audit_columns(flow, client, audit_rows)
     row = only(audit_rows(), "authorization_refused")
     assert_where(row)
     assert 0 < len(row["client_id"]) <= 128
+
+
+def test_a_nul_from_the_request_never_fails_the_audit_row(app):
+    """PostgreSQL refuses NUL in text: a name or id sent with one (schemathesis
+    found it through the admin API) is stored with U+FFFD instead."""
+    from visma_idp import audit
+    from visma_idp.storage import AuditEvent, db
+
+    with app.test_request_context("/", headers={"User-Agent": "probe\x00"}):
+        audit.record("upstream_api_refused", outcome="failure", subject="\x00", client_id="a\x00b")
+        db.session.commit()
+        row = db.session.scalars(db.select(AuditEvent).where(AuditEvent.event == "upstream_api_refused")).one()
+        assert (row.subject, row.client_id, row.user_agent) == ("\ufffd", "a\ufffdb", "probe\ufffd")
