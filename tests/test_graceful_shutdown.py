@@ -17,21 +17,24 @@ import time
 
 import pytest
 
-from tests.test_cli import env, free_port, start_server, wait_until_up  # noqa: F401 - env is a fixture
+from tests.helpers import drop_all_tables
+from tests.test_cli import free_port, start_server, wait_until_up
 
 SECRET = "svc-secret-0123456789abcdef"
 BODY = b"grant_type=client_credentials&scope=api%3Aread"
 
 
 @pytest.fixture
-def served(env, make_app):
-    """A database with a client_credentials client, and its settings as environment."""
+def served(settings, make_app):
+    """A migrated database with a client_credentials client, and its settings as environment."""
     from visma_idp import api
 
+    drop_all_tables(settings["DATABASE_URL"])
     app = make_app()
     api.upgrade_database(app)
     api.create_client(app, "svc", grant_types=["client_credentials"], scope="api:read", secret=SECRET)
-    return env
+    yield {f"VISMA_IDP_{key}": str(value) for key, value in settings.items()}
+    drop_all_tables(settings["DATABASE_URL"])
 
 
 def refused(port: int) -> bool:
