@@ -36,7 +36,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from flask import session
@@ -45,27 +45,6 @@ from flask_babel import lazy_gettext
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from webauthn import (
-    base64url_to_bytes,
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import bytes_to_base64url, parse_authentication_credential_json, parse_registration_credential_json
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AttestationConveyancePreference,
-    AuthenticatorAttachment,
-    AuthenticatorSelectionCriteria,
-    AuthenticatorTransport,
-    CredentialDeviceType,
-    PublicKeyCredentialDescriptor,
-    PublicKeyCredentialHint,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from .. import audit
 from ..browser import cookies
@@ -73,6 +52,32 @@ from ..context import current_idp
 from ..crypto import derive_key, digest
 from ..storage import Factor, db, queries
 from . import AMR_HARDWARE_KEY, AMR_SOFTWARE_KEY, AMR_USER_PRESENCE, Method, MethodRefused, Verified, register
+
+if TYPE_CHECKING:
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor
+
+
+class _Library:
+    """py_webauthn (about 14 MB per process with what it loads), imported by
+    the first ceremony: a worker that never sees a security key or passkey
+    never holds it. ``_w.name`` is the library's ``name``."""
+
+    def __getattr__(self, name: str) -> Any:
+        import webauthn
+        import webauthn.helpers
+        import webauthn.helpers.exceptions
+        import webauthn.helpers.structs
+
+        for module in (webauthn, webauthn.helpers, webauthn.helpers.exceptions, webauthn.helpers.structs):
+            if hasattr(module, name):
+                value = getattr(module, name)
+                setattr(self, name, value)
+                return value
+        raise AttributeError(name)
+
+
+_w = _Library()
+
 
 KIND = "webauthn"
 SECURITY_KEY = "key"
@@ -135,7 +140,7 @@ def _passkey_serializer() -> URLSafeSerializer:
 
 def _new_challenge(ceremony: str, user_id: int | None, **extra: Any) -> bytes:
     challenge = secrets.token_bytes(32)
-    state = {"c": bytes_to_base64url(challenge), "u": user_id, "at": current_idp().clock.now(), **extra}
+    state = {"c": _w.bytes_to_base64url(challenge), "u": user_id, "at": current_idp().clock.now(), **extra}
     if ceremony == "passkey":
         cookies.set(cookies.PASSKEY, _passkey_serializer().dumps(state), max_age=CHALLENGE_LIFETIME)
         return challenge
@@ -181,7 +186,7 @@ def _take_challenge(ceremony: str, user_id: int | None) -> tuple[bytes, dict[str
         raise _expired()
     if not queries.remember_jti(digest(f"webauthn:{state['c']}"), at + CHALLENGE_LIFETIME, now):
         raise Refused(_("The request took too long or was already used. Try again."), "challenge_replayed")
-    return base64url_to_bytes(state["c"]), state
+    return _w.base64url_to_bytes(state["c"]), state
 
 
 # -- the user's credentials ------------------------------------------------------------
@@ -221,10 +226,10 @@ def _descriptors(factors: list[Factor]) -> list[PublicKeyCredentialDescriptor]:
         transports = []
         for t in f.transports or []:
             try:
-                transports.append(AuthenticatorTransport(t))
+                transports.append(_w.AuthenticatorTransport(t))
             except ValueError:
                 continue
-        found.append(PublicKeyCredentialDescriptor(id=base64url_to_bytes(f.credential_id or ""),
+        found.append(_w.PublicKeyCredentialDescriptor(id=_w.base64url_to_bytes(f.credential_id or ""),
                                                    transports=transports or None))
     return found
 
@@ -283,26 +288,26 @@ def clean_name(raw: str | None, kind: str) -> str:
 def registration_options(user, kind: str, name: str) -> str:
     """Options for ``navigator.credentials.create()`` (JSON); keeps the challenge."""
     if kind == PASSKEY:
-        selection = AuthenticatorSelectionCriteria(
-            resident_key=ResidentKeyRequirement.REQUIRED,
-            user_verification=UserVerificationRequirement.REQUIRED,
+        selection = _w.AuthenticatorSelectionCriteria(
+            resident_key=_w.ResidentKeyRequirement.REQUIRED,
+            user_verification=_w.UserVerificationRequirement.REQUIRED,
         )
         hints = None
     else:
-        selection = AuthenticatorSelectionCriteria(
-            authenticator_attachment=AuthenticatorAttachment.CROSS_PLATFORM,
-            resident_key=ResidentKeyRequirement.DISCOURAGED,
-            user_verification=UserVerificationRequirement.DISCOURAGED,
+        selection = _w.AuthenticatorSelectionCriteria(
+            authenticator_attachment=_w.AuthenticatorAttachment.CROSS_PLATFORM,
+            resident_key=_w.ResidentKeyRequirement.DISCOURAGED,
+            user_verification=_w.UserVerificationRequirement.DISCOURAGED,
         )
-        hints = [PublicKeyCredentialHint.SECURITY_KEY]
+        hints = [_w.PublicKeyCredentialHint.SECURITY_KEY]
     challenge = _new_challenge("register", user.id, k=kind, n=name)
-    options = generate_registration_options(
+    options = _w.generate_registration_options(
         rp_id=rp_id(), rp_name=rp_name(), user_id=user_handle(user), user_name=user.email,
         user_display_name=user.name or user.email, challenge=challenge, timeout=CEREMONY_TIMEOUT_MS,
-        attestation=AttestationConveyancePreference.NONE, authenticator_selection=selection,
+        attestation=_w.AttestationConveyancePreference.NONE, authenticator_selection=selection,
         exclude_credentials=_descriptors(keys_of(user)), hints=hints,
     )
-    return options_to_json(options)
+    return _w.options_to_json(options)
 
 
 @dataclass(frozen=True)
@@ -318,12 +323,12 @@ def finish_registration(user, raw: str | None) -> Registered:
     kind = PASSKEY if state.get("k") == PASSKEY else SECURITY_KEY
     value = _parse_json(raw)
     try:
-        credential = parse_registration_credential_json(value)
-        verification = verify_registration_response(
+        credential = _w.parse_registration_credential_json(value)
+        verification = _w.verify_registration_response(
             credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(),
             expected_origin=origins(), require_user_verification=kind == PASSKEY,
         )
-    except WebAuthnException as exc:
+    except _w.WebAuthnException as exc:
         if "User verification is required" in str(exc):
             raise Refused(_("A passkey must confirm it is you with a PIN, fingerprint or face. "
                             "Use a device or security key that can, or add it as a security key."),
@@ -333,7 +338,7 @@ def finish_registration(user, raw: str | None) -> Registered:
     if count_of(user) >= MAX_CREDENTIALS:
         raise Refused(_("You have %(count)d security keys and passkeys, the most we keep. Remove one first.",
                         count=MAX_CREDENTIALS), "too_many", 409)
-    credential_id = bytes_to_base64url(verification.credential_id)
+    credential_id = _w.bytes_to_base64url(verification.credential_id)
     if db.session.scalar(select(Factor.id).where(Factor.credential_id == credential_id)) is not None:
         raise Refused(_("This security key or passkey is already registered."), "already_registered", 409)
     transports = sorted({t.value for t in credential.response.transports or []})
@@ -341,7 +346,7 @@ def finish_registration(user, raw: str | None) -> Registered:
     factor = Factor(
         user_id=user.id, kind=KIND, name=str(state.get("n") or kind_label(kind))[:MAX_NAME],
         created_at=now, confirmed_at=now, credential_id=credential_id,
-        public_key=bytes_to_base64url(verification.credential_public_key), sign_count=verification.sign_count,
+        public_key=_w.bytes_to_base64url(verification.credential_public_key), sign_count=verification.sign_count,
         transports=transports, discoverable=kind == PASSKEY, aaguid=verification.aaguid,
     )
     try:
@@ -349,7 +354,7 @@ def finish_registration(user, raw: str | None) -> Registered:
             db.session.add(factor)
     except IntegrityError as exc:
         raise Refused(_("This security key or passkey is already registered."), "already_registered", 409) from exc
-    multi = verification.credential_device_type == CredentialDeviceType.MULTI_DEVICE
+    multi = verification.credential_device_type == _w.CredentialDeviceType.MULTI_DEVICE
     return Registered(factor, amr_for(transports, multi, verification.user_verified))
 
 
@@ -365,24 +370,24 @@ def rename(factor: Factor, raw: str | None) -> str:
 def second_step_options(user) -> str:
     """Options for ``navigator.credentials.get()`` in the second step (JSON)."""
     challenge = _new_challenge("2fa", user.id)
-    options = generate_authentication_options(
+    options = _w.generate_authentication_options(
         rp_id=rp_id(), challenge=challenge, timeout=CEREMONY_TIMEOUT_MS,
         allow_credentials=_descriptors(keys_of(user)),
         # the password came first: a touch is enough (a passkey may still ask for more)
-        user_verification=UserVerificationRequirement.DISCOURAGED,
+        user_verification=_w.UserVerificationRequirement.DISCOURAGED,
     )
-    return options_to_json(options)
+    return _w.options_to_json(options)
 
 
 def passkey_options() -> str:
     """Options for a sign-in without a password: any discoverable credential,
     the user verified by the authenticator (JSON)."""
     challenge = _new_challenge("passkey", None)
-    options = generate_authentication_options(
+    options = _w.generate_authentication_options(
         rp_id=rp_id(), challenge=challenge, timeout=CEREMONY_TIMEOUT_MS,
-        user_verification=UserVerificationRequirement.REQUIRED,
+        user_verification=_w.UserVerificationRequirement.REQUIRED,
     )
-    return options_to_json(options)
+    return _w.options_to_json(options)
 
 
 def _not_verified() -> Refused:
@@ -394,15 +399,15 @@ def _check_assertion(factor: Factor, value: dict[str, Any], challenge: bytes, *,
                      require_uv: bool) -> tuple[str, ...]:
     """Verify an assertion by ``factor``; update its counter; return its ``amr``."""
     try:
-        credential = parse_authentication_credential_json(value)
-        verification = verify_authentication_response(
+        credential = _w.parse_authentication_credential_json(value)
+        verification = _w.verify_authentication_response(
             credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(),
-            expected_origin=origins(), credential_public_key=base64url_to_bytes(factor.public_key or ""),
+            expected_origin=origins(), credential_public_key=_w.base64url_to_bytes(factor.public_key or ""),
             # 0: the counter is checked below, after the signature, so that only a
             # genuine signature with a stale counter is reported as a copied key
             credential_current_sign_count=0, require_user_verification=require_uv,
         )
-    except WebAuthnException as exc:
+    except _w.WebAuthnException as exc:
         if require_uv and "User verification is required" in str(exc):
             raise Refused(_("Your passkey must confirm it is you with a PIN, fingerprint or face. Try again."),
                           "user_not_verified", 401) from exc
@@ -427,7 +432,7 @@ def _check_assertion(factor: Factor, value: dict[str, Any], challenge: bytes, *,
             raise _not_verified()
     else:
         factor.last_used_at = now
-    multi = verification.credential_device_type == CredentialDeviceType.MULTI_DEVICE
+    multi = verification.credential_device_type == _w.CredentialDeviceType.MULTI_DEVICE
     return amr_for(factor.transports, multi, verification.user_verified)
 
 
