@@ -108,11 +108,15 @@ class Cluster:
         self.env = {**os.environ, **{f"VISMA_IDP_{k}": str(v) for k, v in self.settings.items()}}
         self.env.pop("VISMA_IDP_CONFIG", None)
         self.procs: dict[str, subprocess.Popen] = {}
-        self.run_cli("db", "upgrade")
-        for name in "ABC":
-            self.start(name)
-        for name in "ABC":
-            self.wait_up(name)
+        try:
+            self.run_cli("db", "upgrade")
+            for name in "ABC":
+                self.start(name)
+            for name in "ABC":
+                self.wait_up(name)
+        except BaseException:
+            self.close()  # no server process outlives a failed start
+            raise
         self.tag = uuid.uuid4().hex[:8]
 
     # -- processes ------------------------------------------------------------------
