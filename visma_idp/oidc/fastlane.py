@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl
 from authlib.oauth2.rfc6749.util import extract_basic_authorization
 
 from ..security import json_headers
-from .grants import CONFIDENTIAL_AUTH_METHODS
+from .grants import CONFIDENTIAL_AUTH_METHODS, client_credentials_scope
 from .issuance import client_access_token
 
 if TYPE_CHECKING:
@@ -176,12 +176,11 @@ class FastLane:
         client = self._client(environ, form, "token")
         if client is None or not client.check_grant_type("client_credentials"):
             return None
-        requested = form.get("scope", "").split()
-        allowed = set(client.scope.split())
-        if any(s not in allowed or s in {"openid", "offline_access"} for s in requested):
+        granted = client_credentials_scope(client, form.get("scope"))
+        if granted is None:
             return None
         self.idp.keys.ensure_active()
-        token = client_access_token(self.idp, client, " ".join(dict.fromkeys(requested)))
+        token = client_access_token(self.idp, client, granted)
         return self.app.json.dumps(token).encode()
 
     def _introspect(self, environ, form: dict[str, str]) -> bytes | None:

@@ -246,16 +246,26 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         pass
 
 
+def client_credentials_scope(client, scope: str | None) -> str | None:
+    """The scope a client_credentials token gets (each asked scope once), or
+    None when the client may not ask for one of them (never openid or
+    offline_access: no user). The grant and ``fastlane.py`` both use it."""
+    requested = (scope or "").split()
+    allowed = set(client.scope.split())
+    if any(s not in allowed or s in {"openid", "offline_access"} for s in requested):
+        return None
+    return " ".join(dict.fromkeys(requested))
+
+
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
     def generate_token(self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=False):
         client = self.request.client
-        requested = (scope or "").split()
-        allowed = set(client.scope.split())
-        if any(s not in allowed or s in {"openid", "offline_access"} for s in requested):
+        granted = client_credentials_scope(client, scope)
+        if granted is None:
             raise InvalidScopeError("The client may not request this scope.")
-        return client_access_token(current_idp(), client, " ".join(dict.fromkeys(requested)))
+        return client_access_token(current_idp(), client, granted)
 
     def save_token(self, token):
         pass
