@@ -14,10 +14,11 @@ import os
 import pytest
 from sqlalchemy import text
 
-from tests.helpers import Flow, services
+from tests.helpers import TABLES_MADE, Flow, services
 
-# every log line of the suite is scanned for secrets (tests/log_scan.py)
-pytest_plugins = ["tests.log_scan"]
+# every log line of the suite is scanned for secrets (tests/log_scan.py);
+# URL builders and templates are compiled once per process (tests/compile_once.py)
+pytest_plugins = ["tests.log_scan", "tests.compile_once"]
 
 PG_BASE = os.environ.get("VISMA_IDP_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 DB_KIND = os.environ.get("VISMA_IDP_TEST_DB", "sqlite")
@@ -189,7 +190,9 @@ def app(settings, key_rows, request):
     app.config["TESTING"] = True
     if not copied:
         with app.app_context():
-            db.create_all()
+            if url not in TABLES_MADE:  # PostgreSQL: once per worker, then the teardown only empties them
+                db.create_all()
+                TABLES_MADE.add(url)
             _add_keys(app, key_rows)
     yield app
     with app.app_context():

@@ -24,10 +24,16 @@ class services:
         pytest.skip(f"{name} not reachable: {exc}")
 
 
+# databases whose tables the ``app`` fixture made in this process and nobody
+# dropped since: their tables are kept between tests and only emptied
+TABLES_MADE: set[str] = set()
+
+
 def drop_all_tables(url: str) -> None:
     """Drop every table in the database, whatever created it (alembic_version too)."""
     from sqlalchemy import MetaData, create_engine
 
+    TABLES_MADE.discard(url)
     engine = create_engine(url)
     try:
         meta = MetaData()
