@@ -7,6 +7,7 @@ change wins over payroll; a configured authority's details are read-only)."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -532,6 +533,21 @@ def test_a_configured_authority_is_read_only_on_my_details(app, people, kari_act
     assert saved["details"]["fields"] == ["given_name"]
     # a field the system keeps is not checked either: a bad value posted for it is no error
     assert _save(kari, **{**FORM, "family_name": "<b>", "phone_number": "not a number"}).status_code == 303
+
+
+def test_with_two_authorities_my_details_names_each_field_s_own(app, people, kari_active, make_provisioning):
+    """Both systems hold Kari; the older is the authority where both are configured."""
+    older = Scim(app.test_client(), make_provisioning("visma-lonn", "a", authoritative_for=["family_name"]))
+    newer = Scim(app.test_client(), make_provisioning("hr-core", "a", authoritative_for=["family_name", "locale"]))
+    push(older)
+    push(newer)
+    html = _details(browser(app, KARI))
+    assert html.count("Kept up to date by your employer") == 2
+    assert html.count("system visma-lonn. To change it, ask your employer.") == 1
+    assert html.count("system hr-core. To change it, ask your employer.") == 1
+    kept_by = re.findall(r'id="profile-(\w+)-kept"[^>]*>.*?system ([\w-]+)\.', html, re.S)
+    assert sorted(kept_by) == [("family_name", "visma-lonn"), ("locale", "hr-core")]
+    assert 'name="given_name"' in html and 'name="phone_number"' in html
 
 
 def test_my_details_without_provisioning_is_unchanged(app, people, kari_active):

@@ -3,7 +3,7 @@ through the hook ``provisioning.init_app`` registers: account/ imports
 nothing of provisioning/).
 
 Rules (``sources.py``): a detail a provisioning client is configured as the
-authority for (``sources.configured_owner``, among the clients holding the
+authority for (``sources.configured_owners``, among the clients holding the
 person) is the employer's to change: My details shows it read-only, naming
 the client, and ignores what a post says about it. A detail the person
 changes there is theirs from then on (``sources.person_changed``).
@@ -18,9 +18,5 @@ from . import sources
 def kept_fields(user: User) -> dict[str, str]:
     """The details of ``sources.PROFILE_ATTRIBUTES`` a configured authority
     keeps for ``user``, each with the client's name."""
-    kept = {}
-    for name in sources.PROFILE_ATTRIBUTES:
-        client = sources.configured_owner(user.id, name)
-        if client is not None:
-            kept[name] = client.name
-    return kept
+    owners = sources.configured_owners(user.id, sources.PROFILE_ATTRIBUTES)
+    return {name: owners[name].name for name in sources.PROFILE_ATTRIBUTES if name in owners}

@@ -52,15 +52,27 @@ def _now() -> int:
     return current_idp().clock.now()
 
 
-def configured_owner(user_id: int, attribute: str) -> ProvisioningClient | None:
-    """The provisioning client configured as the authority for ``attribute``
-    among those holding the person (the oldest, if several are)."""
+def configured_owners(user_id: int, attributes) -> dict[str, ProvisioningClient]:
+    """Of ``attributes``, those a provisioning client holding the person is
+    configured as the authority for, each with that client (the oldest, if
+    several are); one query for them all."""
     rows = db.session.scalars(
         select(ProvisioningClient).join(ScimResource, ScimResource.client_id == ProvisioningClient.id)
         .where(ScimResource.user_id == user_id, ScimResource.kind == "User")
         .order_by(ProvisioningClient.id)
     ).unique()
-    return next((row for row in rows if attribute in (row.authoritative_for or [])), None)
+    owners: dict[str, ProvisioningClient] = {}
+    for row in rows:
+        for attribute in attributes:
+            if attribute in (row.authoritative_for or []):
+                owners.setdefault(attribute, row)
+    return owners
+
+
+def configured_owner(user_id: int, attribute: str) -> ProvisioningClient | None:
+    """The provisioning client configured as the authority for ``attribute``
+    among those holding the person (the oldest, if several are)."""
+    return configured_owners(user_id, (attribute,)).get(attribute)
 
 
 def _row(user_id: int, attribute: str) -> AttributeSource | None:
