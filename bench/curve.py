@@ -45,7 +45,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -85,46 +84,31 @@ class Ours(run.Server):
         kids = [p for p in kids if "resource_tracker" not in cmdline(p)]
         if not kids:
             return self.proc.pid  # a server that serves from its own process
-        return max(kids, key=vm_rss_kib)
+        return max(kids, key=run.vm_rss_kib)
 
 
-class Node:
-    """node-oidc-provider started as /work/shared/anchor/run-node-anchor.sh starts it."""
+class Node(run.Server):
+    """node-oidc-provider started as /work/shared/anchor/run-node-anchor.sh starts it
+    (bench/run.py's server for the rest: pid, RSS, stopping)."""
 
     name = "node"
 
     def __init__(self, a):
-        self.a = a
+        super().__init__(a, dict(os.environ, PORT=str(a.node_port), WORKERS="1"))
         self.base = f"http://127.0.0.1:{a.node_port}"
-        self.proc: subprocess.Popen | None = None
         self.log_path = Path(a.results_dir) / f"node-{a.stamp}.log"
 
     def start(self) -> None:
         if not (NODE_OP / "node_modules" / "oidc-provider").is_dir():
             subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_OP, check=True)
-        env = dict(os.environ, PORT=str(self.a.node_port), WORKERS="1")
         self.cmd = ["taskset", "-c", self.a.server_cpus, "node", "server.mjs"]
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.cmd, cwd=NODE_OP, env=env, stdout=self.log, stderr=self.log, start_new_session=True)
+        self.proc = subprocess.Popen(self.cmd, cwd=NODE_OP, env=self.env, stdout=self.log, stderr=self.log,
+                                     start_new_session=True)
         run.wait_http(f"{self.base}/.well-known/openid-configuration", 30, self.proc)
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
 
     def worker_pid(self) -> int | None:
         return self.pid
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.log.close()
 
 
 def cmdline(pid: int) -> str:
@@ -138,7 +122,7 @@ def cmdline(pid: int) -> str:
 def memory_kib(pid: int) -> dict[str, int]:
     """VmRSS of pid, and from smaps_rollup its Pss and private (unshared) pages: a
     forked worker shares many pages with its parent, which VmRSS counts in full."""
-    out = {"rss": vm_rss_kib(pid), "pss": 0, "private": 0}
+    out = {"rss": run.vm_rss_kib(pid), "pss": 0, "private": 0}
     try:
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
@@ -155,17 +139,6 @@ def memory_kib(pid: int) -> dict[str, int]:
 def mb(kib: int) -> float:
     """KiB -> MB (10^6 bytes, as the issue's "150 MB")."""
     return kib * 1024 / 1e6
-
-
-def vm_rss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 # --------------------------------------------------------------------------- #
@@ -540,7 +513,7 @@ def main() -> int:
             srv = start(name)
             try:
                 curve_for(a, srv, endpoint, results, save)
-                results["curves"][f"{name}_{endpoint}"]["worker_rss_kib_after"] = vm_rss_kib(srv.worker_pid())
+                results["curves"][f"{name}_{endpoint}"]["worker_rss_kib_after"] = run.vm_rss_kib(srv.worker_pid())
             finally:
                 srv.stop()
     if a.soak:

@@ -45,6 +45,12 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 TX_RE = re.compile(r'name="tx" value="([^"]+)"')
 
 
+def basic(client_id: str, secret: str) -> str:
+    """HTTP Basic client authentication, each part form-encoded first (RFC 6749, 2.3.1)."""
+    raw = f"{urllib.parse.quote_plus(client_id)}:{urllib.parse.quote_plus(secret)}"
+    return "Basic " + base64.b64encode(raw.encode()).decode()
+
+
 class LoginError(Exception):
     """One login failed; the message is the error kind (kept short, counted)."""
 
@@ -273,8 +279,7 @@ def run(cfg) -> dict:
     cfg.authorize_path = urllib.parse.urlsplit(meta["authorization_endpoint"]).path
     cfg.token_path = urllib.parse.urlsplit(meta["token_endpoint"]).path
     cfg.continue_path = cfg.authorize_path.rstrip("/") + "/continue"
-    raw = f"{urllib.parse.quote_plus(cfg.client_id)}:{urllib.parse.quote_plus(cfg.client_secret)}"
-    cfg.basic = "Basic " + base64.b64encode(raw.encode()).decode()
+    cfg.basic = basic(cfg.client_id, cfg.client_secret)
     origin = f"{u.scheme}://{u.netloc}"
 
     lock = threading.Lock()

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import math
 import random
@@ -44,6 +43,10 @@ import time
 import urllib.parse
 import urllib.request
 from collections import Counter, deque
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import logins  # noqa: E402  (bench/logins.py: basic)
 
 
 # --------------------------------------------------------------------------- #
@@ -52,11 +55,6 @@ from collections import Counter, deque
 def metadata(base: str) -> dict:
     with urllib.request.urlopen(base.rstrip("/") + "/.well-known/openid-configuration", timeout=10) as r:
         return json.load(r)
-
-
-def basic(client_id: str, secret: str) -> str:
-    pair = f"{urllib.parse.quote_plus(client_id)}:{urllib.parse.quote_plus(secret)}"
-    return "Basic " + base64.b64encode(pair.encode()).decode()
 
 
 def post_bytes(host: str, path: str, auth: str, form: dict[str, str]) -> bytes:
@@ -357,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     host, port = parts.hostname, parts.port or 80
     host_header = f"{host}:{port}"
     meta = metadata(a.base)
-    auth = basic(a.client_id, a.client_secret)
+    auth = logins.basic(a.client_id, a.client_secret)
     token_path = urllib.parse.urlsplit(meta["token_endpoint"]).path
     form = {"grant_type": "client_credentials"}
     if a.scope:

@@ -246,6 +246,18 @@ def server_command(kind: str, venv_bin: Path, port: int, threads: int) -> list[s
     raise SystemExit(f"unknown server kind {kind}")
 
 
+def vm_rss_kib(pid: int) -> int:
+    """VmRSS of one process in KiB (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 class Server:
     def __init__(self, a, env: dict[str, str]):
         self.a, self.env = a, env
@@ -267,17 +279,7 @@ class Server:
     def rss_kib(self) -> int:
         if not self.proc:
             return 0
-        table = proc_table()
-        total = 0
-        for pid in descendants(table, self.proc.pid):
-            try:
-                with open(f"/proc/{pid}/status") as f:
-                    for line in f:
-                        if line.startswith("VmRSS:"):
-                            total += int(line.split()[1])
-            except OSError:
-                pass
-        return total
+        return sum(vm_rss_kib(pid) for pid in descendants(proc_table(), self.proc.pid))
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

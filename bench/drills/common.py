@@ -8,7 +8,6 @@ Redis, so they are run by hand (docs/operations.md, "Fault drills").
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import http.client
 import json
@@ -53,6 +52,16 @@ def log(msg: str) -> None:
 # --------------------------------------------------------------------------- #
 # database
 # --------------------------------------------------------------------------- #
+def results(out: str, drill: str) -> tuple[Path, str, Path]:
+    """The results folder (made, kept out of git), this run's UTC stamp and
+    the path of its server log (``<drill>-<stamp>.server.log``)."""
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / ".gitignore").write_text("*\n")
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return out_dir, stamp, out_dir / f"{drill}-{stamp}.server.log"
+
+
 def seed_database(db: str, issuer: str, users: int = 4) -> str:
     """bench/seed.py into ``db`` (dropped and re-created), plus ``drill-web``."""
     dsn = f"{PG}/{db}"
@@ -197,11 +206,6 @@ def classify_log(lines: list[str]) -> dict:
 # --------------------------------------------------------------------------- #
 # HTTP
 # --------------------------------------------------------------------------- #
-def basic(cid: str, secret: str) -> str:
-    raw = f"{urllib.parse.quote_plus(cid)}:{urllib.parse.quote_plus(secret)}"
-    return "Basic " + base64.b64encode(raw.encode()).decode()
-
-
 class Client:
     """One keep-alive connection for back-channel calls (no cookies)."""
 
@@ -242,8 +246,8 @@ class Client:
             return 0, b""
 
 
-CC_AUTH = basic(*seed.CC_CLIENT)
-REFRESH_AUTH = basic(*REFRESH_CLIENT)
+CC_AUTH = logins.basic(*seed.CC_CLIENT)
+REFRESH_AUTH = logins.basic(*REFRESH_CLIENT)
 
 
 def cc_token(c: Client) -> tuple[int, str | None]:
@@ -264,17 +268,13 @@ def revoke(c: Client, token: str) -> int:
 # --------------------------------------------------------------------------- #
 # the login pages, step by step (as bench/logins.py walks them)
 # --------------------------------------------------------------------------- #
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def start_login(b: logins.Browser, client_id: str, scope: str, email: str) -> tuple[str, str]:
     """authorize -> email page -> POST email; returns (password page path, PKCE verifier)."""
     b.fresh()
     verifier = secrets.token_urlsafe(48)
     params = {"response_type": "code", "client_id": client_id, "redirect_uri": seed.LOGIN_REDIRECT, "scope": scope,
               "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
-              "code_challenge": b64url(hashlib.sha256(verifier.encode()).digest()), "code_challenge_method": "S256"}
+              "code_challenge": logins.b64url(hashlib.sha256(verifier.encode()).digest()), "code_challenge_method": "S256"}
     st, h, _ = b.request("GET", "/authorize?" + urllib.parse.urlencode(params))
     loc = logins.expect_redirect(st, h, "authorize")
     loc = logins._fill_form(b, loc, "email page", "email", email)
@@ -316,7 +316,7 @@ def full_login(b: logins.Browser, email: str, client=REFRESH_CLIENT, scope=REFRE
         raise logins.LoginError(f"callback: {cb.get('error', 'no code')}")
     form = {"grant_type": "authorization_code", "code": cb["code"], "redirect_uri": seed.LOGIN_REDIRECT,
             "code_verifier": verifier}
-    st, _h, body = b.request("POST", "/token", form, headers={"Authorization": basic(*client)}, browser=False)
+    st, _h, body = b.request("POST", "/token", form, headers={"Authorization": logins.basic(*client)}, browser=False)
     if st != 200:
         raise logins.LoginError(f"token: HTTP {st}")
     return json.loads(body)

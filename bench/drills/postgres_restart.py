@@ -87,11 +87,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(common.HERE / "results"))
     a = ap.parse_args()
 
-    out_dir = Path(a.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / ".gitignore").write_text("*\n")
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    log_path = out_dir / f"postgres_restart-{stamp}.server.log"
+    out_dir, stamp, log_path = common.results(a.out, "postgres_restart")
     base = f"http://127.0.0.1:{a.port}"
     result: dict = {"stamp": stamp, "args": vars(a), "server_log": str(log_path)}
 

@@ -65,11 +65,7 @@ def main() -> int:
     import pyotp
     import redis
 
-    out_dir = Path(a.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / ".gitignore").write_text("*\n")
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    log_path = out_dir / f"redis_down-{stamp}.server.log"
+    out_dir, stamp, log_path = common.results(a.out, "redis_down")
     base = f"http://127.0.0.1:{a.port}"
     res: dict = {"stamp": stamp, "args": vars(a), "server_log": str(log_path), "during": {}, "after": {}}
     problems: list[str] = []
