@@ -45,6 +45,13 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 TX_RE = re.compile(r'name="tx" value="([^"]+)"')
 
 
+def percentile(values, q: float, empty=None):
+    """The ``q``-th percentile (0..100) of ``values``: the value at rank
+    ``int(q / 100 * n)`` of the sorted values; ``empty`` when there are none."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))] if ordered else empty
+
+
 def basic(client_id: str, secret: str) -> str:
     """HTTP Basic client authentication, each part form-encoded first (RFC 6749, 2.3.1)."""
     raw = f"{urllib.parse.quote_plus(client_id)}:{urllib.parse.quote_plus(secret)}"
@@ -337,7 +344,7 @@ def run(cfg) -> dict:
     lat = sorted(state["lat"])
 
     def pct(q):
-        return lat[min(len(lat) - 1, int(q / 100 * len(lat)))] * 1000 if lat else float("nan")
+        return percentile(lat, q, float("nan")) * 1000
 
     return {
         "label": cfg.label,

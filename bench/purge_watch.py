@@ -32,14 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.append(str(ROOT))  # PYTHONPATH wins
 sys.path.append(str(ROOT / "bench"))
 
+from logins import percentile  # noqa: E402
 from seed import SECRET_KEY  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+    return percentile(values, p, 0.0)
 
 
 def _reconnect(dsn: str, *, autocommit: bool):

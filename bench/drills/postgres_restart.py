@@ -44,11 +44,6 @@ import common  # noqa: E402
 from common import log  # noqa: E402
 
 
-def pct(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(q / 100 * len(xs)))] if xs else None
-
-
 def pg_timeline(wall0: float, restart_start: float) -> list[str]:
     """The server's own lines about the restart, with their time relative to the drill's start."""
     import calendar
@@ -247,7 +242,7 @@ def main() -> int:
             readyz[int(te)].append(outcome)
     for sec in range(int(t_end) + 1):
         s = per_sec.get(sec, {"ok": 0, "fail": Counter(), "lat": []})
-        p99 = pct(s["lat"], 99)
+        p99 = common.logins.percentile(s["lat"], 99)
         row = {"second": sec, "ok": s["ok"], "failed": sum(s["fail"].values()), "fail_kinds": dict(s["fail"]),
                "p99_ms": round(p99 * 1000, 1) if p99 is not None else None, "readyz": readyz.get(sec, [])}
         table.append(row)
@@ -310,7 +305,7 @@ def main() -> int:
     oks_total_s = [e for e in oks if e[1] < restarted["start"]]
     summary["rate_before_restart_per_s"] = round(len(oks_total_s) / restarted["start"], 1)
     lat_before = [e[1] - e[0] for e in oks if e[1] < restarted["start"]]
-    summary["p99_ms_before_restart"] = round(pct(lat_before, 99) * 1000, 1) if lat_before else None
+    summary["p99_ms_before_restart"] = round(common.logins.percentile(lat_before, 99) * 1000, 1) if lat_before else None
     summary["median_ms_before_restart"] = round(statistics.median(lat_before) * 1000, 1) if lat_before else None
     recovered = bool(same and ready_after and ready_after["status"] == 200 and after)
     summary["recovered_by_itself"] = recovered
